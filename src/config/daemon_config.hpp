@@ -1,0 +1,50 @@
+// fnd's own settings. Built-in defaults < config file < environment (FND_*) < flags; only the
+// composition root (src/fnd/main.cpp) reads this and hands each component its part.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+
+namespace fnd::config {
+
+struct RuntimeSettings {
+  std::string oci_runtime = "crun";        // "crun", "runc" or a path to either
+  std::string runtimes_dir;                // bootstrap files; empty = the installed default
+  std::string python = "/usr/bin/python3"; // interpreter for python3/shell bootstraps
+  std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
+  std::chrono::milliseconds stop_timeout = std::chrono::seconds(2);  // SIGTERM grace before SIGKILL
+};
+
+struct LimitSettings {
+  uint64_t max_request_body = 16ULL << 20;
+  uint64_t max_code_archive = 64ULL << 20;    // compressed upload
+  uint64_t max_code_unpacked = 256ULL << 20;  // sum of file sizes after unpacking
+};
+
+struct DaemonConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string state_dir = "/var/lib/fnd";
+  std::string log_level = "info";
+  RuntimeSettings runtime;
+  LimitSettings limits;
+  uint64_t log_bytes_per_function = 1ULL << 20;
+  std::chrono::milliseconds drain_timeout = std::chrono::seconds(10);
+};
+
+// Applies a YAML config file over `config`. Unknown keys are errors (a typo must not be ignored).
+Status apply_config_file(DaemonConfig& config, const std::string& path);
+// Applies FND_LISTEN, FND_STATE_DIR, FND_LOG_LEVEL, FND_OCI_RUNTIME, FND_RUNTIMES_DIR.
+Status apply_environment(DaemonConfig& config);
+
+// "127.0.0.1:8080" → host and port; port 0 means "pick a free one".
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+Result<ListenAddress> parse_listen_address(std::string_view text);
+
+}  // namespace fnd::config

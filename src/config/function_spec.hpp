@@ -1,0 +1,57 @@
+// A function's spec: what the user deploys (fn.yaml, or JSON through the API). Immutable once a
+// revision holds it. Parsing validates every field and names the offending one in its error.
+#pragma once
+
+#include <boost/json/fwd.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+
+namespace fnd::config {
+
+enum class RuntimeKind { python3, shell, binary };
+
+std::string_view to_string(RuntimeKind kind);
+
+struct ResourceLimits {
+  uint64_t memory_bytes = 128ULL << 20;
+  double cpu = 0;         // cores; 0 = no CPU limit
+  uint32_t pids = 64;
+
+  bool operator==(const ResourceLimits&) const = default;
+};
+
+struct ScaleSettings {
+  uint32_t concurrency = 10;  // requests at a time per instance
+  uint32_t max = 10;          // instances per revision
+  std::chrono::milliseconds keep_alive = std::chrono::minutes(5);
+
+  bool operator==(const ScaleSettings&) const = default;
+};
+
+struct FunctionSpec {
+  std::string name;
+  RuntimeKind runtime = RuntimeKind::python3;
+  std::string handler;
+  std::string code;  // "sha256:<hex>" of the code archive, empty until uploaded
+  std::map<std::string, std::string> env;
+  std::chrono::milliseconds timeout = std::chrono::seconds(30);
+  ResourceLimits resources;
+  ScaleSettings scale;
+
+  bool operator==(const FunctionSpec&) const = default;
+};
+
+// From the API's JSON body. Unknown fields and bad values are 422 errors naming the field.
+Result<FunctionSpec> spec_from_json(const boost::json::value& json);
+// From fn.yaml text (same fields and checks as JSON).
+Result<FunctionSpec> spec_from_yaml(std::string_view yaml_text);
+// Canonical JSON form (sizes and durations as human units).
+boost::json::object spec_to_json(const FunctionSpec& spec);
+std::string spec_to_json_text(const FunctionSpec& spec);
+
+}  // namespace fnd::config

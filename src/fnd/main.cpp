@@ -1,0 +1,191 @@
+// fnd: the composition root. Reads the configuration, builds every component with its settings
+// and collaborators, runs the io_context, and shuts down in order on SIGTERM/SIGINT.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "config/daemon_config.hpp"
+#include "core/time.hpp"
+#include "core/units.hpp"
+#include "gateway/function_api.hpp"
+#include "gateway/function_directory.hpp"
+#include "gateway/http_server.hpp"
+#include "gateway/invoke_proxy.hpp"
+#include "gateway/router.hpp"
+#include "runtime/container_runtime.hpp"
+#include "runtime/log_store.hpp"
+#include "scheduler/scheduler.hpp"
+#include "store/code_store.hpp"
+#include "store/database.hpp"
+#include "store/function_repository.hpp"
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Flags {
+  std::string config_file;
+  std::string listen;
+  std::string state_dir;
+  std::string log_level;
+};
+
+[[noreturn]] void fail(std::string_view message) {
+  spdlog::critical("{}", message);
+  std::exit(1);
+}
+
+fnd::config::DaemonConfig load_config(const Flags& flags) {
+  fnd::config::DaemonConfig config;
+  std::string file = flags.config_file;
+  if (file.empty() && fs::exists("/etc/fnd/fnd.yaml")) file = "/etc/fnd/fnd.yaml";
+  if (!file.empty()) {
+    if (auto st = fnd::config::apply_config_file(config, file); !st) fail(st.error().message);
+  }
+  if (auto st = fnd::config::apply_environment(config); !st) fail(st.error().message);
+  if (!flags.listen.empty()) config.listen = flags.listen;
+  if (!flags.state_dir.empty()) config.state_dir = flags.state_dir;
+  if (!flags.log_level.empty()) config.log_level = flags.log_level;
+  if (config.runtime.runtimes_dir.empty()) {
+    // Installed layout first; a build tree runs with the sources' bootstrap files.
+    config.runtime.runtimes_dir = fs::exists(std::string(FND_RUNTIMES_DIR) + "/bootstrap.py") ? FND_RUNTIMES_DIR
+                                                                                             : FND_SOURCE_RUNTIMES_DIR;
+  }
+  return config;
+}
+
+// One daemon per state dir: a second would sweep the first one's containers.
+int lock_state_dir(const std::string& state_dir) {
+  std::string path = state_dir + "/fnd.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) fail(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    fail(fmt::format("another fnd is running with state dir {} (it holds {}); stop it or use --state-dir", state_dir, path));
+  }
+  return fd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  CLI::App app{"fnd: a self-hosted serverless platform (docs: README.md, docs/api.md)"};
+  app.add_option("-c,--config", flags.config_file, "YAML config file (default /etc/fnd/fnd.yaml when it exists)");
+  app.add_option("-l,--listen", flags.listen, "HTTP listen address HOST:PORT (default 127.0.0.1:8080; port 0 picks one)");
+  app.add_option("-s,--state-dir", flags.state_dir, "where the database, code and containers' state live (default /var/lib/fnd)");
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
+  app.set_version_flag("--version", std::string("fnd ") + FND_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  fnd::config::DaemonConfig config = load_config(flags);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  auto listen = fnd::config::parse_listen_address(config.listen);
+  if (!listen) fail(listen.error().message);
+
+  std::error_code ec;
+  fs::create_directories(config.state_dir, ec);
+  if (ec) fail(fmt::format("cannot create state dir {}: {}", config.state_dir, ec.message()));
+  fs::permissions(config.state_dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec, ec);
+  int lock_fd = lock_state_dir(config.state_dir);
+  (void)lock_fd;
+  fs::remove(config.state_dir + "/fnd.addr", ec);
+
+  // Containers started with crun --detach are re-parented to us, so we can wait for their exit.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  asio::io_context io(1);
+  asio::thread_pool blocking(1);
+
+  auto database = fnd::store::Database::open(config.state_dir + "/fnd.db");
+  if (!database) fail(database.error().message);
+  fnd::store::FunctionRepository repository(**database);
+  fnd::store::CodeStore code(config.state_dir + "/code", {config.limits.max_code_archive, config.limits.max_code_unpacked});
+  fnd::runtime::LogStore logs(config.log_bytes_per_function);
+
+  fnd::runtime::RuntimeOptions runtime_options;
+  runtime_options.oci_runtime = config.runtime.oci_runtime;
+  runtime_options.state_dir = config.state_dir;
+  runtime_options.runtimes_dir = config.runtime.runtimes_dir;
+  runtime_options.python = config.runtime.python;
+  runtime_options.start_timeout = config.runtime.start_timeout;
+  runtime_options.stop_timeout = config.runtime.stop_timeout;
+  fnd::runtime::ContainerRuntime runtime(io.get_executor(), runtime_options, code, logs);
+
+  fnd::SteadyClock clock;
+  fnd::scheduler::ContainerLauncher launcher(runtime);
+  fnd::scheduler::Scheduler scheduler(io.get_executor(), launcher, clock);
+  runtime.on_instance_exit([&scheduler](const auto& instance) { scheduler.instance_exited(instance); });
+
+  fnd::gateway::FunctionDirectory directory;
+  if (auto st = directory.load(repository); !st) fail(st.error().message);
+  fnd::gateway::FunctionApi api(repository, code, directory, scheduler, logs, blocking.get_executor());
+  fnd::gateway::InvokeProxy proxy(directory, scheduler, {config.runtime.start_timeout});
+  fnd::gateway::Router router(api, proxy, config.limits);
+  fnd::gateway::HttpServer server(io.get_executor(), {listen->host, listen->port}, router);
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  int exit_code = 0;
+
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    if (auto st = co_await runtime.check(); !st) {
+      spdlog::critical("{}", st.error().message);
+      exit_code = 1;
+      io.stop();
+      co_return;
+    }
+    co_await runtime.sweep_previous_run();
+    if (auto st = server.listen(); !st) {
+      spdlog::critical("{}", st.error().message);
+      exit_code = 1;
+      io.stop();
+      co_return;
+    }
+    scheduler.start();
+    server.start();
+    router.set_ready(true);
+    std::string address = fmt::format("{}:{}", listen->host, server.port());
+    std::ofstream(config.state_dir + "/fnd.addr") << address << "\n";
+    spdlog::info("fnd {} ready on http://{} (state {}, OCI runtime {}, {} functions)", FND_VERSION, address,
+                 config.state_dir, runtime.oci_runtime_path(), directory.names().size());
+  }, asio::detached);
+
+  signals.async_wait([&](const boost::system::error_code& error, int signal) {
+    if (error) return;
+    spdlog::info("received {}: draining (up to {}) and stopping every instance", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                 fnd::format_duration(config.drain_timeout));
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      router.set_ready(false);
+      co_await server.drain(std::chrono::steady_clock::now() + config.drain_timeout);
+      co_await scheduler.shutdown();
+      co_await runtime.stop_all();
+      spdlog::info("fnd stopped ({} instances left)", runtime.live_instances());
+      io.stop();
+    }, asio::detached);
+    // A second signal while draining means "now".
+    signals.async_wait([&](const boost::system::error_code& again, int) {
+      if (!again) {
+        spdlog::warn("second signal: stopping without waiting for requests");
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+          co_await runtime.stop_all();
+          io.stop();
+        }, asio::detached);
+      }
+    });
+  });
+
+  io.run();
+  blocking.join();
+  fs::remove(config.state_dir + "/fnd.addr", ec);
+  return exit_code;
+}

@@ -1,0 +1,49 @@
+#include "gateway/function_directory.hpp"
+
+#include <fmt/format.h>
+
+#include "core/names.hpp"
+
+namespace fnd::gateway {
+
+std::shared_ptr<const store::Revision> FunctionDirectory::find(std::string_view name) const {
+  auto it = latest_.find(name);
+  return it == latest_.end() ? nullptr : it->second;
+}
+
+void FunctionDirectory::publish(store::Revision revision) {
+  std::string name = revision.function;
+  latest_[name] = std::make_shared<const store::Revision>(std::move(revision));
+}
+
+void FunctionDirectory::remove(std::string_view name) {
+  if (auto it = latest_.find(name); it != latest_.end()) latest_.erase(it);
+}
+
+std::vector<std::string> FunctionDirectory::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, rev] : latest_) out.push_back(name);
+  return out;
+}
+
+Status FunctionDirectory::load(store::FunctionRepository& repository) {
+  auto functions = repository.list();
+  if (!functions) return functions.error();
+  for (const auto& fn : *functions) {
+    auto latest = repository.latest_revision(fn.name);
+    if (!latest) return latest.error();
+    if (*latest) publish(std::move(**latest));
+  }
+  return {};
+}
+
+Error FunctionDirectory::not_found(std::string_view name) const {
+  auto candidates = names();
+  auto suggestion = closest_name(name, candidates);
+  std::string message = fmt::format("no function named '{}'", name);
+  if (suggestion) message += fmt::format("; did you mean '{}'?", *suggestion);
+  else message += "; deploy it with fnctl deploy, or list functions with fnctl list";
+  return make_error("function_not_found", std::move(message), 404);
+}
+
+}  // namespace fnd::gateway

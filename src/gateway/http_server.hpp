@@ -1,0 +1,72 @@
+// The HTTP/1.1 listener: accepts connections, reads requests with header/body limits and
+// timeouts, hands each to a RequestHandler, and drains gracefully on shutdown.
+//
+// Not thread safe: use from the io_context's thread only.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/notifier.hpp"
+
+namespace fnd::gateway {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  // The largest body accepted for a request with this header (413 above it).
+  virtual uint64_t body_limit(const boost::beast::http::request_header<>& header) const = 0;
+  // Writes the whole response to `client`; returns whether the connection may serve another request.
+  virtual boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client) = 0;
+};
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(75);    // keep-alive between requests
+  std::chrono::milliseconds read_timeout = std::chrono::seconds(60);    // one request's header + body
+  uint32_t header_limit = 64 * 1024;
+};
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::any_io_executor executor, HttpServerOptions options, RequestHandler& handler);
+
+  // Binds and listens; the error says what to do when the port is taken.
+  Status listen();
+  uint16_t port() const { return port_; }
+  void start();
+  // Stops accepting, lets requests in progress finish until `deadline`, then closes everything.
+  boost::asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline);
+  size_t open_connections() const { return sessions_.size(); }
+
+ private:
+  struct Session {
+    boost::beast::tcp_stream* stream = nullptr;
+    bool busy = false;
+  };
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, uint64_t id);
+
+  boost::asio::any_io_executor executor_;
+  HttpServerOptions options_;
+  RequestHandler& handler_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  bool draining_ = false;
+  uint64_t next_session_ = 0;
+  std::map<uint64_t, Session> sessions_;
+  Notifier session_closed_;
+};
+
+}  // namespace fnd::gateway

@@ -1,0 +1,195 @@
+#include "gateway/invoke_proxy.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+
+#include "core/units.hpp"
+#include "gateway/responses.hpp"
+
+namespace fnd::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr size_t kRelayBufferBytes = 64 * 1024;
+
+bool is_hop_by_hop(http::field field) {
+  switch (field) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_authenticate:
+    case http::field::proxy_authorization:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+      return true;
+    default:
+      return false;
+  }
+}
+
+template <typename From, typename To>
+void copy_end_to_end_headers(const From& from, To& to) {
+  for (const auto& field : from) {
+    if (is_hop_by_hop(field.name())) continue;
+    if (field.name() == http::field::content_length) continue;
+    to.insert(field.name_string(), field.value());
+  }
+}
+
+// Why an exchange with an instance failed before its answer began.
+Error exchange_failure(const runtime::Instance& instance, std::string_view function, const boost::system::error_code& ec) {
+  if (const auto& exit = instance.exit(); exit && !exit->requested) {
+    if (exit->out_of_memory) {
+      return make_error("function_out_of_memory",
+                        fmt::format("function '{}' ran out of memory (limit {}) and was killed; raise resources.memory "
+                                    "in its spec", function, format_bytes(instance.memory_limit())), 502);
+    }
+    return make_error("function_crashed",
+                      fmt::format("function '{}' crashed while handling the request: its process {}; see fnctl logs {}",
+                                  function, exit->describe(), function), 502);
+  }
+  return make_error("function_bad_answer",
+                    fmt::format("function '{}' closed the connection without a valid HTTP answer ({}); see fnctl logs {}",
+                                function, ec.message(), function), 502);
+}
+
+}  // namespace
+
+asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view name, std::string target,
+                                          beast::tcp_stream& client) {
+  const unsigned version = request.version();
+  const bool client_keep_alive = request.keep_alive();
+  auto revision = directory_.find(name);
+  if (!revision) co_return co_await write_error(client, directory_.not_found(name), version, client_keep_alive);
+  const auto timeout = revision->spec.timeout;
+
+  auto lease = co_await scheduler_.acquire(revision, std::chrono::steady_clock::now() + options_.start_timeout + timeout);
+  if (!lease) co_return co_await write_error(client, lease.error(), version, client_keep_alive);
+  runtime::Instance& instance = lease->instance();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+
+  boost::system::error_code ec;
+  http::request<http::string_body> upstream_request(request.method(), target, 11);
+  copy_end_to_end_headers(request, upstream_request);
+  if (auto remote = client.socket().remote_endpoint(ec); !ec) {
+    upstream_request.set("X-Forwarded-For", remote.address().to_string());
+  }
+  upstream_request.body() = std::move(request.body());
+  upstream_request.keep_alive(true);
+  upstream_request.prepare_payload();
+
+  // One retry, only on a reused pooled connection the instance had closed while idle, and only
+  // before any byte of the answer came back.
+  beast::flat_buffer upstream_buffer;
+  std::optional<beast::tcp_stream> upstream;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    // No co_await inside ?: here: GCC 12 mishandles the temporaries of a conditional co_await.
+    Result<asio::ip::tcp::socket> socket = make_error("connect_failed", "not connected");
+    if (attempt == 0) socket = co_await instance.connection();
+    else socket = co_await instance.connect();
+    if (!socket) {
+      lease->recycle();
+      co_await instance.wait_for_exit(300ms);
+      co_return co_await write_error(client, exchange_failure(instance, name, asio::error::connection_refused), version,
+                                     client_keep_alive);
+    }
+    upstream.emplace(std::move(*socket));
+    spdlog::debug("invoke {}: attempt {} fd {} open {}", name, attempt, upstream->socket().native_handle(), upstream->socket().is_open());
+    upstream->expires_at(deadline);
+    upstream_buffer.clear();
+    parser.emplace();
+    parser->body_limit(boost::none);
+    if (request.method() == http::verb::head) parser->skip(true);
+    std::tie(ec, std::ignore) = co_await http::async_write(*upstream, upstream_request, asio::as_tuple(asio::use_awaitable));
+    if (!ec) {
+      std::tie(ec, std::ignore) = co_await http::async_read_header(*upstream, upstream_buffer, *parser, asio::as_tuple(asio::use_awaitable));
+    }
+    spdlog::debug("invoke {}: exchange ec {}", name, ec.message());
+    if (!ec || ec == beast::error::timeout) break;
+    bool instance_alive = !co_await instance.wait_for_exit(attempt == 0 ? 20ms : 300ms);
+    if (!instance_alive || attempt == 1) break;
+  }
+  if (ec == beast::error::timeout) {
+    lease->recycle();
+    co_return co_await write_error(client, make_error("function_timeout",
+        fmt::format("function '{}' did not answer within {} (its timeout); the instance was recycled. Raise 'timeout' "
+                    "in the spec if it needs longer", name, format_duration(timeout)), 504), version, client_keep_alive);
+  }
+  if (ec) {
+    lease->recycle();
+    co_await instance.wait_for_exit(300ms);
+    co_return co_await write_error(client, exchange_failure(instance, name, ec), version, client_keep_alive);
+  }
+
+  // Relay the answer: header first, then the body as it arrives.
+  auto& upstream_response = parser->get();
+  http::response<http::buffer_body> response(upstream_response.result(), version);
+  copy_end_to_end_headers(upstream_response, response);
+  bool body_expected = request.method() != http::verb::head && upstream_response.result_int() != 204 &&
+                       upstream_response.result_int() != 304 && upstream_response.result_int() >= 200;
+  if (auto length = parser->content_length()) {
+    response.content_length(*length);
+  } else if (body_expected) {
+    if (version >= 11) response.chunked(true);
+  }
+  bool keep_alive = client_keep_alive && (parser->content_length() || version >= 11 || !body_expected);
+  response.keep_alive(keep_alive);
+  http::response_serializer<http::buffer_body> serializer(response);
+  client.expires_after(timeout + 30s);
+  std::tie(ec, std::ignore) = co_await http::async_write_header(client, serializer, asio::as_tuple(asio::use_awaitable));
+  if (ec) {
+    lease->recycle();
+    co_return false;
+  }
+  std::vector<char> chunk(kRelayBufferBytes);
+  bool upstream_failed = false;
+  while (!serializer.is_done()) {
+    if (!parser->is_done()) {
+      parser->get().body().data = chunk.data();
+      parser->get().body().size = chunk.size();
+      std::tie(ec, std::ignore) = co_await http::async_read(*upstream, upstream_buffer, *parser, asio::as_tuple(asio::use_awaitable));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        upstream_failed = true;
+        break;
+      }
+      response.body().data = chunk.data();
+      response.body().size = chunk.size() - parser->get().body().size;
+      response.body().more = !parser->is_done();
+    } else {
+      response.body().data = nullptr;
+      response.body().size = 0;
+      response.body().more = false;
+    }
+    std::tie(ec, std::ignore) = co_await http::async_write(client, serializer, asio::as_tuple(asio::use_awaitable));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      // The client went away mid-answer: the upstream connection is in an unknown state.
+      lease->recycle();
+      co_return false;
+    }
+  }
+  client.expires_never();
+  if (upstream_failed) {
+    // Too late for an error response: cut the client connection so it sees a truncated answer.
+    if (ec == beast::error::timeout) lease->recycle();
+    co_return false;
+  }
+  if (parser->keep_alive() && parser->is_done()) {
+    upstream->expires_never();
+    instance.keep_idle_connection(upstream->release_socket());
+  }
+  co_return keep_alive;
+}
+
+}  // namespace fnd::gateway

@@ -1,0 +1,21 @@
+// Writing fnd's own responses (JSON, text, errors) to a client stream.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/json/fwd.hpp>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace fnd::gateway {
+
+// {"error":{...}} with error.http_status and the header X-Fnd-Error: 1. Returns keep_alive.
+boost::asio::awaitable<bool> write_error(boost::beast::tcp_stream& client, const Error& error, unsigned version,
+                                         bool keep_alive);
+boost::asio::awaitable<bool> write_json(boost::beast::tcp_stream& client, unsigned status, const boost::json::value& body,
+                                        unsigned version, bool keep_alive);
+boost::asio::awaitable<bool> write_text(boost::beast::tcp_stream& client, unsigned status, std::string body,
+                                        unsigned version, bool keep_alive);
+
+}  // namespace fnd::gateway

@@ -1,0 +1,61 @@
+#include "gateway/router.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+
+#include "gateway/responses.hpp"
+
+namespace fnd::gateway {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::string_view kFunctionPrefix = "/function/";
+constexpr std::string_view kApiFunctions = "/api/v1/functions";
+
+bool is_code_upload(std::string_view target) {
+  auto q = target.find('?');
+  return target.substr(0, q).starts_with(kApiFunctions) && target.substr(0, q).ends_with("/code");
+}
+
+}  // namespace
+
+uint64_t Router::body_limit(const http::request_header<>& header) const {
+  std::string_view target = header.target();
+  if (is_code_upload(target)) return limits_.max_code_archive;
+  if (target.starts_with(kFunctionPrefix)) return limits_.max_request_body;
+  return 1 << 20;  // specs and other API bodies are small
+}
+
+asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& client) {
+  std::string_view target = request.target();
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+
+  if (target.starts_with(kFunctionPrefix)) {
+    std::string_view rest = target.substr(kFunctionPrefix.size());
+    size_t end = rest.find_first_of("/?");
+    std::string name(rest.substr(0, end));
+    std::string suffix(end == std::string_view::npos ? "" : rest.substr(end));
+    if (suffix.empty() || suffix.front() == '?') suffix.insert(0, "/");
+    co_return co_await proxy_.invoke(request, name, std::move(suffix), client);
+  }
+  if (target.starts_with(kApiFunctions) &&
+      (target.size() == kApiFunctions.size() || target[kApiFunctions.size()] == '/' || target[kApiFunctions.size()] == '?')) {
+    co_return co_await api_.handle(request, target.substr(kApiFunctions.size()), client);
+  }
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/healthz") co_return co_await write_text(client, 200, "ok\n", version, keep_alive);
+  if (path == "/readyz") {
+    if (ready_) co_return co_await write_text(client, 200, "ready\n", version, keep_alive);
+    co_return co_await write_error(client, make_error("not_ready", "fnd is starting or shutting down", 503), version, keep_alive);
+  }
+  co_return co_await write_error(client, make_error("not_found", fmt::format("no route for {} {}: functions are under "
+                                                    "/function/NAME, the API under /api/v1 (see docs/api.md)",
+                                                    std::string_view(request.method_string()), path), 404), version, keep_alive);
+}
+
+}  // namespace fnd::gateway

@@ -1,0 +1,30 @@
+// The gateway's top-level request handler: /function/{name}/... to the invoke proxy,
+// /api/v1/functions... to the management API, /healthz and /readyz.
+#pragma once
+
+#include <atomic>
+
+#include "config/daemon_config.hpp"
+#include "gateway/function_api.hpp"
+#include "gateway/http_server.hpp"
+#include "gateway/invoke_proxy.hpp"
+
+namespace fnd::gateway {
+
+class Router final : public RequestHandler {
+ public:
+  Router(FunctionApi& api, InvokeProxy& proxy, config::LimitSettings limits) : api_(api), proxy_(proxy), limits_(limits) {}
+
+  uint64_t body_limit(const boost::beast::http::request_header<>& header) const override;
+  boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client) override;
+
+  void set_ready(bool ready) { ready_ = ready; }
+
+ private:
+  FunctionApi& api_;
+  InvokeProxy& proxy_;
+  config::LimitSettings limits_;
+  bool ready_ = false;
+};
+
+}  // namespace fnd::gateway

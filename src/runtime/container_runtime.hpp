@@ -1,0 +1,90 @@
+// Starts and stops instances as OCI containers through crun (or runc, same CLI), from bundles
+// fnd writes under its state dir, each in its own loopback-only network namespace.
+//
+// Not thread safe: use from the io_context's thread only. Coroutines here may take as long as
+// the container takes to start or stop; none blocks the thread for more than a crun spawn.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/error.hpp"
+#include "runtime/instance.hpp"
+#include "runtime/log_store.hpp"
+#include "store/code_store.hpp"
+#include "store/function_repository.hpp"
+
+namespace fnd::runtime {
+
+namespace internal {
+class ChildTracker;
+}
+
+struct RuntimeOptions {
+  std::string oci_runtime = "crun";  // "crun", "runc" or a path
+  std::string state_dir;             // bundles and the OCI runtime's state live under it
+  std::string runtimes_dir;          // bootstrap files, bound at /fnd/runtime
+  std::string python = "/usr/bin/python3";
+  std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
+  std::chrono::milliseconds stop_timeout = std::chrono::seconds(2);
+  uint16_t port = 8080;              // $PORT inside every instance
+};
+
+class ContainerRuntime {
+ public:
+  ContainerRuntime(boost::asio::any_io_executor executor, RuntimeOptions options, store::CodeStore& code,
+                   LogStore& logs);
+  ~ContainerRuntime();
+
+  // Finds the OCI runtime and runs a trivial container with it. The error says what is wrong
+  // with the host and how to fix it.
+  boost::asio::awaitable<Status> check();
+  // Removes what a previous run left (after kill -9 or a crash): containers in fnd's OCI state
+  // root, their cgroups and bundle dirs. Returns how many containers were removed.
+  boost::asio::awaitable<int> sweep_previous_run();
+
+  // Starts an instance of `revision` and waits until it accepts connections on $PORT.
+  // Errors: 502 function_start_failed (with the instance's first stderr lines), 500 on host problems.
+  boost::asio::awaitable<Result<std::shared_ptr<Instance>>> start(const store::Revision& revision);
+  // Stops the instance (SIGTERM, then SIGKILL after stop_timeout; at once when `kill`), deletes
+  // its container and bundle, and returns when all of that is done. Idempotent.
+  boost::asio::awaitable<void> stop(std::shared_ptr<Instance> instance, bool kill = false);
+  // Stops every live instance.
+  boost::asio::awaitable<void> stop_all();
+
+  // Called once for every instance that ends, whatever the reason, after exit() is set.
+  void on_instance_exit(std::function<void(const std::shared_ptr<Instance>&)> listener) {
+    exit_listener_ = std::move(listener);
+  }
+  size_t live_instances() const { return live_.size(); }
+  const std::string& oci_runtime_path() const { return oci_path_; }
+
+ private:
+  boost::asio::awaitable<void> watch_exit(std::shared_ptr<Instance> instance);
+  boost::asio::awaitable<void> read_output(std::shared_ptr<Instance> instance, int fd, LogStream stream);
+  boost::asio::awaitable<Status> wait_until_ready(const std::shared_ptr<Instance>& instance,
+                                                  std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<void> delete_container(const std::string& id);
+  boost::asio::awaitable<void> reap_orphans();
+  std::vector<std::string> oci_command(std::initializer_list<std::string> args) const;
+  std::string bundle_dir(const std::string& id) const;
+  Error start_failure(const Instance& instance, std::string_view what) const;
+
+  boost::asio::any_io_executor executor_;
+  RuntimeOptions options_;
+  store::CodeStore& code_;
+  LogStore& logs_;
+  std::string oci_path_;
+  std::string oci_root_;
+  std::string rootfs_;
+  std::map<std::string, std::shared_ptr<Instance>> live_;
+  std::unique_ptr<internal::ChildTracker> children_;
+  std::function<void(const std::shared_ptr<Instance>&)> exit_listener_;
+};
+
+}  // namespace fnd::runtime

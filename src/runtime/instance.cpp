@@ -1,0 +1,105 @@
+#include "runtime/instance.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <fmt/format.h>
+
+#include "runtime/internal/netns.hpp"
+#include "runtime/internal/process.hpp"
+
+namespace fnd::runtime {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+std::string_view to_string(InstanceState state) {
+  switch (state) {
+    case InstanceState::starting: return "starting";
+    case InstanceState::ready: return "ready";
+    case InstanceState::stopping: return "stopping";
+    case InstanceState::stopped: return "stopped";
+  }
+  return "?";
+}
+
+std::string InstanceExit::describe() const {
+  return internal::ExitStatus{code, signal, signaled}.describe();
+}
+
+Instance::Instance(std::string id, std::string function, uint32_t revision, uint64_t memory_limit,
+                   std::unique_ptr<internal::NetworkNamespace> netns, uint16_t port)
+    : id_(std::move(id)),
+      function_(std::move(function)),
+      revision_(revision),
+      memory_limit_(memory_limit),
+      netns_(std::move(netns)),
+      port_(port) {}
+
+Instance::~Instance() {
+  if (pidfd_ >= 0) ::close(pidfd_);
+}
+
+asio::awaitable<Result<tcp::socket>> Instance::connect() {
+  auto executor = co_await asio::this_coro::executor;
+  if (!netns_) co_return make_error("instance_stopped", fmt::format("instance {} has stopped", id_), 502);
+  auto fd = netns_->open_tcp_socket();
+  if (!fd) co_return fd.error();
+  tcp::socket socket(executor);
+  boost::system::error_code ec;
+  socket.assign(tcp::v4(), *fd, ec);
+  if (ec) {
+    ::close(*fd);
+    co_return make_error("connect_failed", fmt::format("socket for instance {}: {}", id_, ec.message()));
+  }
+  auto [connect_ec] = co_await socket.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), port_),
+                                                    asio::as_tuple(asio::use_awaitable));
+  if (connect_ec) {
+    Error e = make_error("connect_failed", fmt::format("connecting to instance {} on port {}: {}", id_, port_, connect_ec.message()), 502);
+    e.retryable = connect_ec == asio::error::connection_refused;
+    co_return e;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  spdlog::debug("instance {}: connected fd {}", id_, socket.native_handle());
+  co_return std::move(socket);
+}
+
+asio::awaitable<Result<tcp::socket>> Instance::connection() {
+  while (!idle_connections_.empty()) {
+    tcp::socket socket = std::move(idle_connections_.back());
+    idle_connections_.pop_back();
+    // An idle connection the function closed reads as ready (EOF); skip those.
+    {
+      boost::system::error_code ec;
+      size_t available = socket.available(ec);
+      if (ec) continue;
+      char probe;
+      if (available == 0) {
+        ssize_t n = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+          spdlog::debug("instance {}: pooled connection fd {} closed by peer (n={})", id_, socket.native_handle(), n);
+          continue;
+        }
+      }
+    }
+    spdlog::debug("instance {}: reusing fd {}", id_, socket.native_handle());
+    co_return std::move(socket);
+  }
+  co_return co_await connect();
+}
+
+void Instance::keep_idle_connection(tcp::socket socket) {
+  if (state_ != InstanceState::ready || idle_connections_.size() >= max_idle_connections_) return;
+  idle_connections_.push_back(std::move(socket));
+}
+
+asio::awaitable<bool> Instance::wait_for_exit(std::chrono::milliseconds within) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  while (!exit_ && std::chrono::steady_clock::now() < deadline) {
+    co_await exited_.wait_until(deadline);
+  }
+  co_return exit_.has_value();
+}
+
+}  // namespace fnd::runtime

@@ -1,0 +1,37 @@
+// What the scheduler needs from a runtime: start and stop instances. ContainerRuntime is the real
+// one (ContainerLauncher); tests may give a fake.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+
+#include "core/error.hpp"
+#include "runtime/instance.hpp"
+#include "store/function_repository.hpp"
+
+namespace fnd::runtime {
+class ContainerRuntime;
+}
+
+namespace fnd::scheduler {
+
+class InstanceLauncher {
+ public:
+  virtual ~InstanceLauncher() = default;
+  // Resolves once the instance accepts connections, or with why it could not start.
+  virtual boost::asio::awaitable<Result<std::shared_ptr<runtime::Instance>>> start(const store::Revision& revision) = 0;
+  // Resolves once the instance is gone. `kill` skips the graceful SIGTERM period.
+  virtual boost::asio::awaitable<void> stop(std::shared_ptr<runtime::Instance> instance, bool kill) = 0;
+};
+
+class ContainerLauncher final : public InstanceLauncher {
+ public:
+  explicit ContainerLauncher(runtime::ContainerRuntime& runtime) : runtime_(runtime) {}
+  boost::asio::awaitable<Result<std::shared_ptr<runtime::Instance>>> start(const store::Revision& revision) override;
+  boost::asio::awaitable<void> stop(std::shared_ptr<runtime::Instance> instance, bool kill) override;
+
+ private:
+  runtime::ContainerRuntime& runtime_;
+};
+
+}  // namespace fnd::scheduler

@@ -1,0 +1,297 @@
+#include "scheduler/scheduler.hpp"
+
+#include <boost/asio.hpp>
+#include <fmt/format.h>
+
+#include "core/notifier.hpp"
+#include "runtime/container_runtime.hpp"
+
+namespace fnd::scheduler {
+
+namespace asio = boost::asio;
+
+namespace internal {
+
+struct Slot {
+  std::shared_ptr<runtime::Instance> instance;
+  uint32_t in_flight = 0;
+  SteadyTime last_used;
+  SystemTime last_used_wall;
+  bool recycle = false;
+};
+
+struct RevisionPool {
+  std::shared_ptr<const store::Revision> revision;
+  std::vector<Slot> slots;
+  uint32_t starting = 0;
+  uint64_t start_failures = 0;
+  std::optional<Error> last_start_error;
+  bool retired = false;
+  Notifier changed;
+
+  Slot* find(const runtime::Instance& instance) {
+    for (auto& slot : slots) {
+      if (slot.instance.get() == &instance) return &slot;
+    }
+    return nullptr;
+  }
+  // Least outstanding requests among ready instances with a free slot.
+  Slot* least_loaded_free_slot() {
+    Slot* best = nullptr;
+    for (auto& slot : slots) {
+      if (slot.instance->state() != runtime::InstanceState::ready || slot.recycle) continue;
+      if (slot.in_flight >= revision->spec.scale.concurrency) continue;
+      if (!best || slot.in_flight < best->in_flight) best = &slot;
+    }
+    return best;
+  }
+  void erase(const runtime::Instance& instance) {
+    std::erase_if(slots, [&](const Slot& s) { return s.instance.get() == &instance; });
+  }
+};
+
+}  // namespace internal
+
+asio::awaitable<Result<std::shared_ptr<runtime::Instance>>> ContainerLauncher::start(const store::Revision& revision) {
+  co_return co_await runtime_.start(revision);
+}
+
+asio::awaitable<void> ContainerLauncher::stop(std::shared_ptr<runtime::Instance> instance, bool kill) {
+  co_await runtime_.stop(std::move(instance), kill);
+}
+
+Lease::Lease(Scheduler* scheduler, std::shared_ptr<internal::RevisionPool> pool,
+             std::shared_ptr<runtime::Instance> instance, bool cold_start)
+    : scheduler_(scheduler), pool_(std::move(pool)), instance_(std::move(instance)), cold_start_(cold_start) {}
+
+Lease::Lease(Lease&& other) noexcept
+    : scheduler_(std::exchange(other.scheduler_, nullptr)),
+      pool_(std::move(other.pool_)),
+      instance_(std::move(other.instance_)),
+      recycle_(other.recycle_),
+      cold_start_(other.cold_start_) {}
+
+Lease::~Lease() {
+  if (scheduler_) scheduler_->release(*this);
+}
+
+Scheduler::Scheduler(asio::any_io_executor executor, InstanceLauncher& launcher, const Clock& clock,
+                     SchedulerOptions options)
+    : executor_(executor), launcher_(launcher), clock_(clock), options_(options), reap_timer_(executor) {}
+
+Scheduler::~Scheduler() = default;
+
+std::shared_ptr<internal::RevisionPool> Scheduler::pool_for(const std::shared_ptr<const store::Revision>& revision) {
+  auto& pool = pools_[revision->function][revision->number];
+  if (!pool) {
+    pool = std::make_shared<internal::RevisionPool>();
+    pool->revision = revision;
+  }
+  return pool;
+}
+
+asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::Revision> revision,
+                                                  std::chrono::steady_clock::time_point deadline) {
+  auto pool = pool_for(revision);
+  const auto& scale = revision->spec.scale;
+  uint64_t failures_seen = pool->start_failures;
+  bool waited_for_start = false;
+  while (true) {
+    if (stopping_) co_return make_error("shutting_down", "fnd is shutting down; retry on another node or after restart", 503);
+    if (internal::Slot* slot = pool->least_loaded_free_slot()) {
+      ++slot->in_flight;
+      slot->last_used = clock_.now();
+      slot->last_used_wall = std::chrono::system_clock::now();
+      co_return Lease(this, pool, slot->instance, waited_for_start);
+    }
+    if (pool->start_failures != failures_seen && pool->last_start_error && pool->starting == 0) {
+      co_return *pool->last_start_error;
+    }
+    // Start another instance when the ones starting cannot absorb everyone waiting (us included).
+    size_t waiting = pool->changed.waiting() + 1;
+    size_t total = pool->slots.size() + pool->starting;
+    if (total < scale.max && static_cast<size_t>(pool->starting) * scale.concurrency < waiting) {
+      start_instance(pool);
+      waited_for_start = true;
+    }
+    if (pool->changed.waiting() >= options_.max_queued_per_revision) {
+      co_return make_error("queue_full", fmt::format("function '{}' has {} requests waiting for a free instance "
+                                                     "(the queue limit); retry later or raise scale.max",
+                                                     revision->function, pool->changed.waiting()), 503);
+    }
+    if (!co_await pool->changed.wait_until(deadline)) {
+      co_return make_error("function_at_capacity",
+                           fmt::format("function '{}' had no free instance in time: all {} instances (scale.max) are "
+                                       "busy with {} requests each (scale.concurrency); raise them or retry later",
+                                       revision->function, scale.max, scale.concurrency), 503);
+    }
+  }
+}
+
+void Scheduler::start_instance(std::shared_ptr<internal::RevisionPool> pool) {
+  ++pool->starting;
+  asio::co_spawn(executor_, [this, pool]() -> asio::awaitable<void> {
+    auto started = co_await launcher_.start(*pool->revision);
+    --pool->starting;
+    if (started) {
+      auto instance = *started;
+      if (pool->retired || stopping_ || instance->exit()) {
+        stop_detached(instance, false);
+      } else {
+        pool->slots.push_back({instance, 0, clock_.now(), std::chrono::system_clock::now(), false});
+      }
+    } else {
+      spdlog::warn("{}", started.error().message);
+      pool->last_start_error = started.error();
+      ++pool->start_failures;
+    }
+    pool->changed.notify_all();
+  }, asio::detached);
+}
+
+void Scheduler::stop_detached(std::shared_ptr<runtime::Instance> instance, bool kill) {
+  ++pending_stops_;
+  asio::co_spawn(executor_, [this, instance, kill]() -> asio::awaitable<void> {
+    co_await launcher_.stop(instance, kill);
+    --pending_stops_;
+  }, asio::detached);
+}
+
+void Scheduler::release(Lease& lease) {
+  internal::RevisionPool& pool = *lease.pool_;
+  internal::Slot* slot = pool.find(*lease.instance_);
+  if (!slot) return;  // the instance already ended and left the pool
+  --slot->in_flight;
+  slot->last_used = clock_.now();
+  slot->last_used_wall = std::chrono::system_clock::now();
+  if (lease.recycle_) slot->recycle = true;
+  if (slot->recycle || (pool.retired && slot->in_flight == 0)) {
+    if (slot->in_flight == 0 || lease.recycle_) {
+      auto instance = slot->instance;
+      pool.erase(*instance);
+      stop_detached(instance, true);
+    }
+  }
+  pool.changed.notify_all();
+}
+
+void Scheduler::instance_exited(const std::shared_ptr<runtime::Instance>& instance) {
+  auto fn = pools_.find(instance->function());
+  if (fn == pools_.end()) return;
+  auto rev = fn->second.find(instance->revision());
+  if (rev == fn->second.end()) return;
+  rev->second->erase(*instance);
+  rev->second->changed.notify_all();
+}
+
+void Scheduler::retire_older_revisions(const std::string& function, uint32_t current) {
+  auto fn = pools_.find(function);
+  if (fn == pools_.end()) return;
+  for (auto it = fn->second.begin(); it != fn->second.end();) {
+    auto& pool = it->second;
+    if (it->first >= current) {
+      ++it;
+      continue;
+    }
+    pool->retired = true;
+    std::vector<std::shared_ptr<runtime::Instance>> idle;
+    for (auto& slot : pool->slots) {
+      if (slot.in_flight == 0) idle.push_back(slot.instance);
+    }
+    for (auto& instance : idle) {
+      pool->erase(*instance);
+      stop_detached(instance, false);
+    }
+    pool->changed.notify_all();
+    if (pool->slots.empty() && pool->starting == 0) it = fn->second.erase(it);
+    else ++it;
+  }
+}
+
+asio::awaitable<size_t> Scheduler::stop_function(const std::string& function) {
+  auto fn = pools_.find(function);
+  if (fn == pools_.end()) co_return 0;
+  std::vector<std::shared_ptr<runtime::Instance>> instances;
+  for (auto& [number, pool] : fn->second) {
+    pool->retired = true;
+    for (auto& slot : pool->slots) instances.push_back(slot.instance);
+    pool->slots.clear();
+    pool->changed.notify_all();
+  }
+  pools_.erase(fn);
+  for (auto& instance : instances) co_await launcher_.stop(instance, false);
+  co_return instances.size();
+}
+
+size_t Scheduler::stop_idle_instances() {
+  size_t stopped = 0;
+  SteadyTime now = clock_.now();
+  for (auto& [function, revisions] : pools_) {
+    for (auto& [number, pool] : revisions) {
+      auto keep_alive = pool->revision->spec.scale.keep_alive;
+      std::vector<std::shared_ptr<runtime::Instance>> idle;
+      for (auto& slot : pool->slots) {
+        if (slot.in_flight == 0 && now - slot.last_used >= keep_alive) idle.push_back(slot.instance);
+      }
+      for (auto& instance : idle) {
+        pool->erase(*instance);
+        stop_detached(instance, false);
+        ++stopped;
+      }
+    }
+  }
+  return stopped;
+}
+
+std::vector<InstanceInfo> Scheduler::instances(const std::string& function) const {
+  std::vector<InstanceInfo> out;
+  auto fn = pools_.find(function);
+  if (fn == pools_.end()) return out;
+  for (const auto& [number, pool] : fn->second) {
+    for (const auto& slot : pool->slots) {
+      const auto& instance = *slot.instance;
+      std::string state(runtime::to_string(instance.state()));
+      if (instance.state() == runtime::InstanceState::ready && slot.in_flight > 0) state = "busy";
+      out.push_back({instance.id(), number, state, slot.in_flight, instance.pid(), instance.started_at(), slot.last_used_wall});
+    }
+    for (uint32_t i = 0; i < pool->starting; ++i) out.push_back({"", number, "starting", 0, 0, {}, {}});
+  }
+  return out;
+}
+
+size_t Scheduler::instance_count(const std::string& function) const {
+  auto fn = pools_.find(function);
+  if (fn == pools_.end()) return 0;
+  size_t n = 0;
+  for (const auto& [number, pool] : fn->second) n += pool->slots.size();
+  return n;
+}
+
+void Scheduler::start() { asio::co_spawn(executor_, reap_loop(), asio::detached); }
+
+asio::awaitable<void> Scheduler::reap_loop() {
+  while (!stopping_) {
+    reap_timer_.expires_after(options_.reap_interval);
+    auto [ec] = co_await reap_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec || stopping_) break;
+    stop_idle_instances();
+  }
+}
+
+asio::awaitable<void> Scheduler::shutdown() {
+  stopping_ = true;
+  reap_timer_.cancel();
+  for (auto& [function, revisions] : pools_) {
+    for (auto& [number, pool] : revisions) pool->changed.notify_all();
+  }
+  std::vector<std::string> names;
+  for (auto& [function, revisions] : pools_) names.push_back(function);
+  for (auto& name : names) co_await stop_function(name);
+  asio::steady_timer timer(executor_);
+  for (int i = 0; i < 2000 && pending_stops_ > 0; ++i) {
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace fnd::scheduler

@@ -1,0 +1,120 @@
+// Places invocations on instances: picks the least loaded ready instance of a revision with a free
+// concurrency slot, starts instances up to scale.max when all are busy, queues requests (bounded)
+// until a slot frees, and stops instances idle longer than scale.keepAlive.
+//
+// Not thread safe: use from the io_context's thread only. Nothing here touches SQLite.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "runtime/instance.hpp"
+#include "scheduler/instance_launcher.hpp"
+#include "store/function_repository.hpp"
+
+namespace fnd::scheduler {
+
+namespace internal {
+struct RevisionPool;
+}
+
+class Scheduler;
+
+// One concurrency slot on one instance, held for the duration of an invocation. Move-only;
+// released when destroyed.
+class Lease {
+ public:
+  Lease(Lease&& other) noexcept;
+  Lease& operator=(Lease&&) = delete;
+  Lease(const Lease&) = delete;
+  ~Lease();
+
+  runtime::Instance& instance() const { return *instance_; }
+  // The instance is stopped (killed) once released: after a timeout or a broken exchange.
+  void recycle() { recycle_ = true; }
+  // True when this invocation had to wait for an instance to start.
+  bool cold_start() const { return cold_start_; }
+
+ private:
+  friend class Scheduler;
+  Lease(Scheduler* scheduler, std::shared_ptr<internal::RevisionPool> pool, std::shared_ptr<runtime::Instance> instance,
+        bool cold_start);
+
+  Scheduler* scheduler_;
+  std::shared_ptr<internal::RevisionPool> pool_;
+  std::shared_ptr<runtime::Instance> instance_;
+  bool recycle_ = false;
+  bool cold_start_ = false;
+};
+
+struct InstanceInfo {
+  std::string id;
+  uint32_t revision = 0;
+  std::string state;  // starting, ready, busy, stopping
+  uint32_t in_flight = 0;
+  int pid = 0;
+  SystemTime started_at;
+  SystemTime last_used_at;
+};
+
+struct SchedulerOptions {
+  size_t max_queued_per_revision = 1000;  // waiting requests per revision before 503
+  std::chrono::milliseconds reap_interval = std::chrono::seconds(1);
+};
+
+class Scheduler {
+ public:
+  Scheduler(boost::asio::any_io_executor executor, InstanceLauncher& launcher, const Clock& clock,
+            SchedulerOptions options = {});
+  ~Scheduler();
+
+  // A slot on an instance of `revision`, starting one when needed. Errors: the start failure
+  // (502), 503 function_at_capacity when the queue is full or `deadline` passes.
+  boost::asio::awaitable<Result<Lease>> acquire(std::shared_ptr<const store::Revision> revision,
+                                                std::chrono::steady_clock::time_point deadline);
+
+  // A newer revision is live: older revisions stop taking requests; their idle instances stop now
+  // and busy ones when their last request ends.
+  void retire_older_revisions(const std::string& function, uint32_t current);
+  // Stops every instance of the function (busy ones too). Returns how many were stopped.
+  boost::asio::awaitable<size_t> stop_function(const std::string& function);
+  // The runtime tells us an instance ended (crash, OOM, or a stop we asked for).
+  void instance_exited(const std::shared_ptr<runtime::Instance>& instance);
+  // Stops instances idle past their revision's keep-alive; called periodically by run().
+  size_t stop_idle_instances();
+
+  std::vector<InstanceInfo> instances(const std::string& function) const;
+  size_t instance_count(const std::string& function) const;
+
+  // Runs the keep-alive reaper until shutdown().
+  void start();
+  boost::asio::awaitable<void> shutdown();
+
+ private:
+  friend class Lease;
+  void release(Lease& lease);
+  std::shared_ptr<internal::RevisionPool> pool_for(const std::shared_ptr<const store::Revision>& revision);
+  void start_instance(std::shared_ptr<internal::RevisionPool> pool);
+  void stop_detached(std::shared_ptr<runtime::Instance> instance, bool kill);
+  boost::asio::awaitable<void> reap_loop();
+
+  boost::asio::any_io_executor executor_;
+  InstanceLauncher& launcher_;
+  const Clock& clock_;
+  SchedulerOptions options_;
+  // function → revision number → pool
+  std::map<std::string, std::map<uint32_t, std::shared_ptr<internal::RevisionPool>>, std::less<>> pools_;
+  boost::asio::steady_timer reap_timer_;
+  bool stopping_ = false;
+  size_t pending_stops_ = 0;
+};
+
+}  // namespace fnd::scheduler
