@@ -1,0 +1,11 @@
+#!/bin/sh
+# Configures and builds fnd into build/ (ccache and Ninja when present). Targets as arguments.
+set -eu
+cd "$(dirname "$0")/.."
+GENERATOR=""
+command -v ninja >/dev/null 2>&1 && GENERATOR="-G Ninja"
+if [ ! -f build/CMakeCache.txt ]; then
+  # shellcheck disable=SC2086
+  cmake -S . -B build $GENERATOR -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+cmake --build build --parallel "$(nproc)" ${1:+--target "$@"}

@@ -1,0 +1,48 @@
+#include <catch2/catch.hpp>
+
+#include "core/names.hpp"
+#include "core/time.hpp"
+#include "core/units.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("sizes parse with decimal and binary suffixes", "[unit]") {
+  CHECK(*fnd::parse_bytes("4096") == 4096);
+  CHECK(*fnd::parse_bytes("64k") == 64000);
+  CHECK(*fnd::parse_bytes("128Mi") == 128ULL << 20);
+  CHECK(*fnd::parse_bytes("1.5Gi") == 3ULL << 29);
+  auto bad = fnd::parse_bytes("12 parsecs");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("128Mi") != std::string::npos);
+}
+
+TEST_CASE("durations parse compound units and format back", "[unit]") {
+  CHECK(*fnd::parse_duration("250ms") == 250ms);
+  CHECK(*fnd::parse_duration("1m30s") == 90s);
+  CHECK(*fnd::parse_duration("2") == 2s);
+  CHECK_FALSE(fnd::parse_duration("5 minutes").ok());
+  CHECK(fnd::format_duration(5min) == "5m");
+  CHECK(fnd::format_duration(90s) == "1m30s");
+  CHECK(fnd::format_duration(250ms) == "250ms");
+  CHECK(fnd::format_bytes(128ULL << 20) == "128Mi");
+}
+
+TEST_CASE("function names are DNS labels and typos get a suggestion", "[unit]") {
+  CHECK(fnd::validate_name("function", "hello-2").ok());
+  CHECK_FALSE(fnd::validate_name("function", "Hello").ok());
+  CHECK_FALSE(fnd::validate_name("function", "-x").ok());
+  CHECK_FALSE(fnd::validate_name("function", std::string(64, 'a')).ok());
+  std::vector<std::string> names{"hello", "resize-image"};
+  CHECK(fnd::closest_name("helo", names) == "hello");
+  CHECK_FALSE(fnd::closest_name("zzzzzz", names).has_value());
+}
+
+TEST_CASE("RFC 3339 times round-trip", "[unit]") {
+  auto t = fnd::parse_rfc3339("2026-11-25T14:03:07.123Z");
+  REQUIRE(t);
+  CHECK(fnd::format_rfc3339(*t) == "2026-11-25T14:03:07.123Z");
+  auto offset = fnd::parse_rfc3339("2026-11-25T16:03:07+02:00");
+  REQUIRE(offset);
+  CHECK(fnd::format_rfc3339(*offset) == "2026-11-25T14:03:07.000Z");
+  CHECK_FALSE(fnd::parse_rfc3339("yesterday"));
+}

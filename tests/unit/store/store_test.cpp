@@ -1,0 +1,160 @@
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "config/function_spec.hpp"
+#include "store/code_store.hpp"
+#include "store/database.hpp"
+#include "store/function_repository.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "fnd-store-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+struct Entry {
+  std::string name;
+  mode_t type = AE_IFREG;
+  std::string content;
+  std::string link;  // symlink target or hardlink source
+  bool hardlink = false;
+};
+
+std::string make_tar_gz(const std::vector<Entry>& entries) {
+  std::string out;
+  archive* a = archive_write_new();
+  archive_write_add_filter_gzip(a);
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(a, &out, nullptr,
+                     [](archive*, void* sink, const void* buf, size_t n) -> la_ssize_t {
+                       static_cast<std::string*>(sink)->append(static_cast<const char*>(buf), n);
+                       return static_cast<la_ssize_t>(n);
+                     },
+                     nullptr);
+  for (const auto& e : entries) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, e.name.c_str());
+    archive_entry_set_filetype(entry, e.type);
+    archive_entry_set_perm(entry, 0644);
+    if (e.type == AE_IFLNK) archive_entry_set_symlink(entry, e.link.c_str());
+    if (e.hardlink) archive_entry_set_hardlink(entry, e.link.c_str());
+    if (e.type == AE_IFREG && !e.hardlink) archive_entry_set_size(entry, static_cast<la_int64_t>(e.content.size()));
+    archive_write_header(a, entry);
+    if (e.type == AE_IFREG && !e.content.empty()) archive_write_data(a, e.content.data(), e.content.size());
+    archive_entry_free(entry);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+fnd::config::FunctionSpec spec_with(std::string name, std::string code, std::string handler = "main.handle") {
+  fnd::config::FunctionSpec spec;
+  spec.name = std::move(name);
+  spec.code = std::move(code);
+  spec.handler = std::move(handler);
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("database migrates to the newest schema and reopens", "[unit]") {
+  TempDir dir;
+  std::string path = (dir.path / "fnd.db").string();
+  {
+    auto db = fnd::store::Database::open(path);
+    REQUIRE(db.ok());
+    CHECK((*db)->schema_version() == 1);
+  }
+  auto again = fnd::store::Database::open(path);
+  REQUIRE(again.ok());
+  CHECK((*again)->schema_version() == 1);
+}
+
+TEST_CASE("revisions are immutable and identical specs make no new revision", "[unit]") {
+  TempDir dir;
+  auto db = fnd::store::Database::open((dir.path / "fnd.db").string());
+  REQUIRE(db.ok());
+  fnd::store::FunctionRepository repo(**db);
+  std::string code(71, 'a');
+  code.replace(0, 7, "sha256:");
+
+  auto first = repo.put_revision(spec_with("hello", code));
+  REQUIRE(first.ok());
+  CHECK(first->created);
+  CHECK(first->revision.number == 1);
+  auto same = repo.put_revision(spec_with("hello", code));
+  REQUIRE(same.ok());
+  CHECK_FALSE(same->created);
+  CHECK(same->revision.number == 1);
+  auto changed = repo.put_revision(spec_with("hello", code, "main.other"));
+  REQUIRE(changed.ok());
+  CHECK(changed->revision.number == 2);
+
+  auto revisions = repo.revisions("hello");
+  REQUIRE(revisions.ok());
+  REQUIRE(revisions->size() == 2);
+  CHECK((*revisions)[0].spec.handler == "main.handle");
+  CHECK((*revisions)[1].spec.handler == "main.other");
+  CHECK((*repo.find("hello"))->latest_revision == 2);
+
+  CHECK(*repo.remove("hello"));
+  CHECK_FALSE(repo.find("hello")->has_value());
+  CHECK_FALSE(*repo.remove("hello"));
+}
+
+TEST_CASE("code is stored content-addressed and world-readable", "[unit]") {
+  TempDir dir;
+  fnd::store::CodeStore store((dir.path / "code").string(), {});
+  std::string archive = make_tar_gz({{"main.py", AE_IFREG, "def handle(req): return 'hi'\n"},
+                                     {"lib", AE_IFDIR},
+                                     {"lib/util.py", AE_IFREG, "X = 1\n"},
+                                     {"link.py", AE_IFLNK, "", "lib/util.py"}});
+  auto stored = store.store_archive(archive);
+  REQUIRE(stored.ok());
+  CHECK(stored->digest == fnd::store::sha256_digest(archive));
+  CHECK(stored->files == 2);
+  fs::path root = store.directory(stored->digest);
+  CHECK(fs::exists(root / "lib/util.py"));
+  CHECK((fs::status(root / "main.py").permissions() & fs::perms::others_read) != fs::perms::none);
+  auto again = store.store_archive(archive);
+  REQUIRE(again.ok());
+  CHECK(again->digest == stored->digest);
+}
+
+TEST_CASE("hostile archives are rejected before anything is published", "[unit]") {
+  TempDir dir;
+  fnd::store::CodeStore store((dir.path / "code").string(), {1 << 20, 1 << 20});
+  auto reject = [&](const std::vector<Entry>& entries, int status) {
+    auto result = store.store_archive(make_tar_gz(entries));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().http_status == status);
+    return result.error().message;
+  };
+  CHECK_THAT(reject({{"/etc/cron.d/x", AE_IFREG, "boom"}}, 400), Catch::Contains("absolute"));
+  CHECK_THAT(reject({{"../escape", AE_IFREG, "boom"}}, 400), Catch::Contains(".."));
+  CHECK_THAT(reject({{"passwd", AE_IFLNK, "", "/etc/passwd"}}, 400), Catch::Contains("symbolic link"));
+  CHECK_THAT(reject({{"a/up", AE_IFLNK, "", "../../etc"}}, 400), Catch::Contains("leaving the tree"));
+  CHECK_THAT(reject({{"fifo", AE_IFIFO}}, 400), Catch::Contains("device"));
+  CHECK_THAT(reject({{"big", AE_IFREG, std::string(2 << 20, 'x')}}, 413), Catch::Contains("max_code_unpacked"));
+  CHECK_THAT(reject({{"x", AE_IFREG, "y"}, {"h", AE_IFREG, "", "/etc/shadow", true}}, 400), Catch::Contains("hard link"));
+  // Nothing but the (empty) store root remains.
+  CHECK(fs::is_empty(dir.path / "code"));
+  auto garbage = store.store_archive("this is not a tarball");
+  REQUIRE_FALSE(garbage.ok());
+  CHECK(garbage.error().http_status == 400);
+}
