@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
                  fnd::format_duration(config.drain_timeout));
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
       router.set_ready(false);
+      logs.close();  // log followers end their streams instead of holding the drain
       co_await server.drain(std::chrono::steady_clock::now() + config.drain_timeout);
       co_await scheduler.shutdown();
       co_await runtime.stop_all();

@@ -273,7 +273,7 @@ asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& nam
       if (ec) co_return false;
     }
     co_await logs_.wait_for_lines(name, next, std::chrono::steady_clock::now() + 15s);
-    if (!directory_.find(name)) break;
+    if (!directory_.find(name) || logs_.closed()) break;
     // A vanished client shows up as a failed write; probe with an empty read of the socket state.
     if (!client.socket().is_open()) co_return false;
   }

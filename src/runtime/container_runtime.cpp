@@ -139,6 +139,7 @@ asio::awaitable<Status> ContainerRuntime::check() {
   if (run->status.signaled || run->status.code != 0) {
     std::string output = run->output;
     while (!output.empty() && output.back() == '\n') output.pop_back();
+    if (output.empty()) output = "it printed nothing";
     std::string hint(kGenericHostHint);
     if (output.find("cgroups in hybrid mode not supported") != std::string::npos) {
       hint = kHybridCgroupHint;
@@ -152,7 +153,7 @@ asio::awaitable<Status> ContainerRuntime::check() {
 asio::awaitable<void> ContainerRuntime::delete_container(const std::string& id) {
   auto argv = oci_command({"delete", "--force", id});
   auto result = co_await internal::run_to_completion(std::move(argv), *children_);
-  if (result && result->status.code != 0 && result->output.find("does not exist") == std::string::npos &&
+  if (result && result->status.code != 0 && !result->output.empty() &&
       result->output.find("not exist") == std::string::npos) {
     spdlog::warn("deleting container {}: {}", id, result->output);
   }

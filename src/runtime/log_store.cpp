@@ -59,8 +59,13 @@ LogRead LogStore::read(const std::string& function, uint64_t from, std::optional
 boost::asio::awaitable<void> LogStore::wait_for_lines(const std::string& function, uint64_t from,
                                                       std::chrono::steady_clock::time_point deadline) {
   FunctionLog& log = log_of(function);
-  if (log.next_sequence > from) co_return;
+  if (log.next_sequence > from || closed_) co_return;
   co_await log.appended.wait_until(deadline);
+}
+
+void LogStore::close() {
+  closed_ = true;
+  for (auto& [name, log] : logs_) log->appended.notify_all();
 }
 
 void LogStore::remove(const std::string& function) {

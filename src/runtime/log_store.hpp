@@ -49,6 +49,9 @@ class LogStore {
                                               std::chrono::steady_clock::time_point deadline);
   // Forgets a deleted function's lines (followers see the stream end).
   void remove(const std::string& function);
+  // Shutdown: wakes every follower; closed() tells them to end their streams.
+  void close();
+  bool closed() const { return closed_; }
   uint64_t max_bytes() const { return max_bytes_; }
 
  private:
@@ -62,6 +65,7 @@ class LogStore {
   FunctionLog& log_of(const std::string& function);
 
   uint64_t max_bytes_;
+  bool closed_ = false;
   std::map<std::string, std::unique_ptr<FunctionLog>, std::less<>> logs_;
 };
 

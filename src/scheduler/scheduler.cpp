@@ -154,6 +154,7 @@ void Scheduler::stop_detached(std::shared_ptr<runtime::Instance> instance, bool 
   asio::co_spawn(executor_, [this, instance, kill]() -> asio::awaitable<void> {
     co_await launcher_.stop(instance, kill);
     --pending_stops_;
+    stop_finished_.notify_all();
   }, asio::detached);
 }
 
@@ -219,7 +220,19 @@ asio::awaitable<size_t> Scheduler::stop_function(const std::string& function) {
     pool->changed.notify_all();
   }
   pools_.erase(fn);
-  for (auto& instance : instances) co_await launcher_.stop(instance, false);
+  // In parallel: a function with many instances that ignore SIGTERM must not take n x stop_timeout.
+  auto left = std::make_shared<size_t>(instances.size());
+  for (auto& instance : instances) {
+    ++pending_stops_;
+    asio::co_spawn(executor_, [this, instance, left]() -> asio::awaitable<void> {
+      co_await launcher_.stop(instance, false);
+      --pending_stops_;
+      --*left;
+      stop_finished_.notify_all();
+    }, asio::detached);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (*left > 0 && std::chrono::steady_clock::now() < deadline) co_await stop_finished_.wait_until(deadline);
   co_return instances.size();
 }
 
@@ -287,11 +300,8 @@ asio::awaitable<void> Scheduler::shutdown() {
   std::vector<std::string> names;
   for (auto& [function, revisions] : pools_) names.push_back(function);
   for (auto& name : names) co_await stop_function(name);
-  asio::steady_timer timer(executor_);
-  for (int i = 0; i < 2000 && pending_stops_ > 0; ++i) {
-    timer.expires_after(std::chrono::milliseconds(10));
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (pending_stops_ > 0 && std::chrono::steady_clock::now() < deadline) co_await stop_finished_.wait_until(deadline);
 }
 
 }  // namespace fnd::scheduler

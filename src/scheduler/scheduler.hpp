@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/notifier.hpp"
 #include "core/time.hpp"
 #include "runtime/instance.hpp"
 #include "scheduler/instance_launcher.hpp"
@@ -115,6 +116,7 @@ class Scheduler {
   boost::asio::steady_timer reap_timer_;
   bool stopping_ = false;
   size_t pending_stops_ = 0;
+  Notifier stop_finished_;
 };
 
 }  // namespace fnd::scheduler
