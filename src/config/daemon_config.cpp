@@ -61,6 +61,7 @@ const Key kKeys[] = {
     {"runtime.oci_runtime", [](DaemonConfig& c, const json::value& v) { return set_string(c.runtime.oci_runtime, v); }},
     {"runtime.runtimes_dir", [](DaemonConfig& c, const json::value& v) { return set_string(c.runtime.runtimes_dir, v); }},
     {"runtime.python", [](DaemonConfig& c, const json::value& v) { return set_string(c.runtime.python, v); }},
+    {"runtime.node", [](DaemonConfig& c, const json::value& v) { return set_string(c.runtime.node, v); }},
     {"runtime.start_timeout", [](DaemonConfig& c, const json::value& v) { return set_duration(c.runtime.start_timeout, v); }},
     {"runtime.stop_timeout", [](DaemonConfig& c, const json::value& v) { return set_duration(c.runtime.stop_timeout, v); }},
     {"limits.max_request_body", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.limits.max_request_body, v); }},

@@ -15,6 +15,7 @@ struct RuntimeSettings {
   std::string oci_runtime = "crun";        // "crun", "runc" or a path to either
   std::string runtimes_dir;                // bootstrap files; empty = the installed default
   std::string python = "/usr/bin/python3"; // interpreter for python3/shell bootstraps
+  std::string node = "/usr/bin/node";      // interpreter for the node bootstrap
   std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(2);  // SIGTERM grace before SIGKILL
 };

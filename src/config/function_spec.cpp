@@ -16,6 +16,7 @@ namespace json = boost::json;
 std::string_view to_string(RuntimeKind kind) {
   switch (kind) {
     case RuntimeKind::python3: return "python3";
+    case RuntimeKind::node: return "node";
     case RuntimeKind::shell: return "shell";
     case RuntimeKind::binary: return "binary";
   }
@@ -168,12 +169,14 @@ Result<FunctionSpec> spec_from_json(const json::value& v) {
             spec.code = *s;
           } else if (*s == "python3") {
             spec.runtime = RuntimeKind::python3;
+          } else if (*s == "node") {
+            spec.runtime = RuntimeKind::node;
           } else if (*s == "shell") {
             spec.runtime = RuntimeKind::shell;
           } else if (*s == "binary") {
             spec.runtime = RuntimeKind::binary;
           } else {
-            return field_error(f, fmt::format("unknown runtime '{}'; available runtimes: python3, shell, binary", *s));
+            return field_error(f, fmt::format("unknown runtime '{}'; available runtimes: python3, node, shell, binary", *s));
           }
         } else if (key == "env") {
           if (!val.is_object()) return field_error(f, fmt::format("expected a map of names to values, got {}", kind_name(val)));
@@ -198,17 +201,21 @@ Result<FunctionSpec> spec_from_json(const json::value& v) {
         return {};
       });
   if (!st) return st.error();
-  if (!v.as_object().contains("runtime")) return field_error("runtime", "required; one of python3, shell, binary");
+  if (!v.as_object().contains("runtime")) return field_error("runtime", "required; one of python3, node, shell, binary");
   if (!has_handler) {
     std::string_view example = spec.runtime == RuntimeKind::python3 ? "main.handle (module.function)"
+                               : spec.runtime == RuntimeKind::node  ? "index.handle (file.export)"
                                : spec.runtime == RuntimeKind::shell ? "a command such as 'cat' or './run.sh'"
                                                                     : "the executable's path in the code, such as ./server";
     return field_error("handler", fmt::format("required for runtime {}: e.g. {}", to_string(spec.runtime), example));
   }
-  if (spec.runtime == RuntimeKind::python3) {
+  if (spec.runtime == RuntimeKind::python3 || spec.runtime == RuntimeKind::node) {
     auto dot = spec.handler.rfind('.');
-    if (dot == std::string::npos || dot == 0 || dot + 1 == spec.handler.size())
-      return field_error("handler", fmt::format("'{}' is not module.function (e.g. main.handle)", spec.handler));
+    if (dot == std::string::npos || dot == 0 || dot + 1 == spec.handler.size()) {
+      return field_error("handler", spec.runtime == RuntimeKind::python3
+                                        ? fmt::format("'{}' is not module.function (e.g. main.handle)", spec.handler)
+                                        : fmt::format("'{}' is not file.export (e.g. index.handle)", spec.handler));
+    }
   }
   return spec;
 }

@@ -13,7 +13,7 @@
 
 namespace fnd::config {
 
-enum class RuntimeKind { python3, shell, binary };
+enum class RuntimeKind { python3, node, shell, binary };
 
 std::string_view to_string(RuntimeKind kind);
 

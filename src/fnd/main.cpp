@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
   runtime_options.state_dir = config.state_dir;
   runtime_options.runtimes_dir = config.runtime.runtimes_dir;
   runtime_options.python = config.runtime.python;
+  runtime_options.node = config.runtime.node;
   runtime_options.start_timeout = config.runtime.start_timeout;
   runtime_options.stop_timeout = config.runtime.stop_timeout;
   fnd::runtime::ContainerRuntime runtime(io.get_executor(), runtime_options, code, logs);

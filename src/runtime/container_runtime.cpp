@@ -210,6 +210,14 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
   switch (spec.runtime) {
     case config::RuntimeKind::python3: config.args = {options_.python, "-B", "-s", bootstrap, "python3"}; break;
     case config::RuntimeKind::shell: config.args = {options_.python, "-B", "-s", bootstrap, "shell"}; break;
+    case config::RuntimeKind::node:
+      if (access(options_.node.c_str(), X_OK) != 0) {
+        co_return make_error("runtime_unavailable", fmt::format("function '{}' uses the node runtime but {} is not installed "
+                                                                "on this host: apt-get install nodejs, or set runtime.node",
+                                                                revision.function, options_.node), 502);
+      }
+      config.args = {options_.node, std::string(internal::kBootstrapMount) + "/bootstrap.js"};
+      break;
     case config::RuntimeKind::binary: {
       auto path = fs::path(spec.handler).lexically_normal();
       if (path.is_absolute() || path.empty() || *path.begin() == "..") {

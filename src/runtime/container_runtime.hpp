@@ -30,6 +30,7 @@ struct RuntimeOptions {
   std::string state_dir;             // bundles and the OCI runtime's state live under it
   std::string runtimes_dir;          // bootstrap files, bound at /fnd/runtime
   std::string python = "/usr/bin/python3";
+  std::string node = "/usr/bin/node";
   std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(2);
   uint16_t port = 8080;              // $PORT inside every instance

@@ -26,6 +26,7 @@ TEST_CASE("spec errors name the field", "[unit]") {
   CHECK_THAT(field_of("runtime: python3\nhandler: main.handle\nscale: {max: x}\n"), Catch::Contains("'scale.max'"));
   CHECK_THAT(field_of("runtime: python3\nhandler: main\n"), Catch::Contains("module.function"));
   CHECK_THAT(field_of("runtime: shell\n"), Catch::Contains("'handler'"));
+  CHECK_THAT(field_of("runtime: node\nhandler: index\n"), Catch::Contains("file.export"));
   CHECK_THAT(field_of("runtime: python3\nhandler: a.b\nresources: {memory: 1Mi}\n"), Catch::Contains("'resources.memory'"));
   CHECK_THAT(field_of("runtime: [\n"), Catch::Contains("line"));
 }
