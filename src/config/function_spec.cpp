@@ -130,18 +130,29 @@ Status read_resources(const json::value& v, ResourceLimits& out) {
 }
 
 Status read_scale(const json::value& v, ScaleSettings& out) {
-  return for_each_member(v, "scale", {"concurrency", "max", "keepAlive"}, [&](std::string_view key, const json::value& val, const std::string& f) -> Status {
+  Status st = for_each_member(v, "scale", {"concurrency", "target", "min", "max", "keepAlive"}, [&](std::string_view key, const json::value& val, const std::string& f) -> Status {
     if (key == "keepAlive") {
       auto d = read_duration(val, f);
       if (!d) return d.error();
       out.keep_alive = *d;
       return {};
     }
-    auto n = read_count(val, f, 1, 10000);
+    if (key == "target") {
+      auto n = read_number(val, f);
+      if (!n) return n.error();
+      if (*n < 0 || *n > 10000) return field_error(f, "expected requests per instance from 0.1 to 10000 (0 = 70% of concurrency)");
+      out.target = *n;
+      return {};
+    }
+    auto n = read_count(val, f, key == "min" ? 0 : 1, 10000);
     if (!n) return n.error();
-    (key == "concurrency" ? out.concurrency : out.max) = *n;
+    (key == "concurrency" ? out.concurrency : key == "min" ? out.min : out.max) = *n;
     return {};
   });
+  if (!st) return st;
+  if (out.min > out.max) return field_error("scale.min", fmt::format("{} is above scale.max ({})", out.min, out.max));
+  if (out.target > out.concurrency) return field_error("scale.target", fmt::format("{} is above scale.concurrency ({}), the hard cap", out.target, out.concurrency));
+  return {};
 }
 
 }  // namespace
@@ -240,6 +251,8 @@ json::object spec_to_json(const FunctionSpec& spec) {
                                   {"cpu", spec.resources.cpu},
                                   {"pids", spec.resources.pids}};
   out["scale"] = json::object{{"concurrency", spec.scale.concurrency},
+                              {"target", spec.scale.target},
+                              {"min", spec.scale.min},
                               {"max", spec.scale.max},
                               {"keepAlive", format_duration(spec.scale.keep_alive)}};
   return out;

@@ -5,6 +5,7 @@
 #include <boost/json/fwd.hpp>
 #include <chrono>
 #include <cstdint>
+#include <algorithm>
 #include <map>
 #include <string>
 #include <string_view>
@@ -26,11 +27,14 @@ struct ResourceLimits {
 };
 
 struct ScaleSettings {
-  uint32_t concurrency = 10;  // requests at a time per instance
+  uint32_t concurrency = 10;  // hard cap: requests at a time per instance
+  double target = 0;          // soft: requests in flight per instance the autoscaler aims for; 0 = 70% of concurrency
+  uint32_t min = 0;           // instances kept running even when idle
   uint32_t max = 10;          // instances per revision
   std::chrono::milliseconds keep_alive = std::chrono::minutes(5);
 
   bool operator==(const ScaleSettings&) const = default;
+  double effective_target() const { return target > 0 ? target : std::max(0.7 * concurrency, 0.1); }
 };
 
 struct FunctionSpec {

@@ -38,6 +38,11 @@ std::string with_age(const std::string& time, SystemTime now) {
   return fmt::format("{} ({})", time, format_age(time, now));
 }
 
+double number_of(const json::object& object, std::string_view key) {
+  const json::value* v = object.if_contains(key);
+  return v && v->is_number() ? v->to_number<double>() : 0.0;
+}
+
 void print_spec(const json::object& function, SystemTime now) {
   const json::object& spec = member_object(function, "spec");
   const json::object& resources = member_object(spec, "resources");
@@ -51,8 +56,15 @@ void print_spec(const json::object& function, SystemTime now) {
   fmt::print("Timeout:    {}\n", json_text(spec, "timeout"));
   fmt::print("Resources:  memory {}, cpu {}, pids {}\n", json_text(resources, "memory"),
              cpu == "0" ? "no limit" : cpu, json_text(resources, "pids"));
-  fmt::print("Scale:      concurrency {}, max {}, keepAlive {}\n", json_text(scale, "concurrency"),
+  fmt::print("Scale:      concurrency {}, target {}, min {}, max {}, keepAlive {}\n", json_text(scale, "concurrency"),
+             json_text(scale, "target") == "0" ? "auto" : json_text(scale, "target"), json_text(scale, "min"),
              json_text(scale, "max"), json_text(scale, "keepAlive"));
+  const json::object& scaling = member_object(function, "scaling");
+  if (!scaling.empty()) {
+    fmt::print("Scaling:    {} running, {} starting, desired {} ({} mode; demand {:.1f} over 60s, {:.1f} over 6s)\n",
+               json_text(scaling, "current"), json_text(scaling, "starting"), json_text(scaling, "desired"),
+               json_text(scaling, "mode"), number_of(scaling, "stable_demand"), number_of(scaling, "panic_demand"));
+  }
   const json::object& env = member_object(spec, "env");
   if (env.empty()) fmt::print("Env:        -\n");
   bool first = true;

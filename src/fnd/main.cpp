@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
 
   fnd::gateway::FunctionDirectory directory;
   if (auto st = directory.load(repository); !st) fail(st.error().message);
+  for (const auto& name : directory.names()) scheduler.track(directory.find(name));
   fnd::gateway::FunctionApi api(repository, code, directory, scheduler, logs, blocking.get_executor());
   fnd::gateway::InvokeProxy proxy(directory, scheduler, {config.runtime.start_timeout});
   fnd::gateway::Router router(api, proxy, config.limits);

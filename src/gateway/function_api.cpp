@@ -85,6 +85,7 @@ Result<store::PutRevisionResult> FunctionApi::commit(const config::FunctionSpec&
   if (put->created) {
     directory_.publish(put->revision);
     scheduler_.retire_older_revisions(spec.name, put->revision.number);
+    scheduler_.track(directory_.find(spec.name));
   }
   return put;
 }
@@ -186,13 +187,17 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
     instances.push_back(std::move(item));
   }
   json::object spec = revisions->empty() ? json::object{} : config::spec_to_json(revisions->back().spec);
+  auto scale = scheduler_.scale_status(name);
+  json::object scaling{{"current", scale.current}, {"starting", scale.starting}, {"desired", scale.desired},
+                       {"mode", scale.mode}, {"stable_demand", scale.stable_demand}, {"panic_demand", scale.panic_demand}};
   json::object out{{"name", name},
                    {"revision", (*record)->latest_revision},
                    {"spec", std::move(spec)},
                    {"created_at", format_rfc3339((*record)->created_at)},
                    {"updated_at", format_rfc3339((*record)->updated_at)},
                    {"revisions", std::move(revs)},
-                   {"instances", std::move(instances)}};
+                   {"instances", std::move(instances)},
+                   {"scaling", std::move(scaling)}};
   co_return co_await write_json(client, 200, out, version, keep_alive);
 }
 

@@ -81,6 +81,11 @@ ContainerRuntime::ContainerRuntime(asio::any_io_executor executor, RuntimeOption
       rootfs_(options_.state_dir + "/rootfs"),
       children_(std::make_unique<internal::ChildTracker>()) {
   fs::create_directories(oci_root_);
+  // Several daemons (tests, or one per state dir) may share the host's cgroup tree: each sweeps
+  // only cgroups carrying the tag of its own state dir, which survives restarts.
+  std::error_code ec;
+  auto canonical = fs::weakly_canonical(options_.state_dir, ec);
+  cgroup_prefix_ = store::sha256_digest(canonical.string()).substr(7, 8) + "-";
   asio::co_spawn(executor_, reap_orphans(), asio::detached);
   fs::create_directories(options_.state_dir + "/instances");
 }
@@ -128,7 +133,7 @@ asio::awaitable<Status> ContainerRuntime::check() {
   config.code_dir = options_.runtimes_dir;
   config.runtimes_dir = options_.runtimes_dir;
   config.netns_path = netns->path();
-  config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, id);
+  config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
   if (Status st = internal::write_bundle(bundle_dir(id), internal::build_oci_config(config)); !st) co_return st;
   // argv is built before co_await: GCC 12 cannot keep an initializer_list alive across a suspension.
   auto argv = oci_command({"run", "--bundle", bundle_dir(id), id});
@@ -181,7 +186,7 @@ asio::awaitable<int> ContainerRuntime::sweep_previous_run() {
       ++removed;
     }
   }
-  int cgroups = internal::sweep_cgroups();
+  int cgroups = internal::sweep_cgroups(cgroup_prefix_);
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(options_.state_dir + "/instances", ec)) {
     fs::remove_all(entry.path(), ec);
@@ -239,7 +244,7 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
   config.code_dir = code_.directory(spec.code);
   config.runtimes_dir = options_.runtimes_dir;
   config.netns_path = instance->netns_->path();
-  config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, id);
+  config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
   config.resources = spec.resources;
   std::string bundle = bundle_dir(id);
   if (Status st = internal::write_bundle(bundle, internal::build_oci_config(config)); !st) co_return st.error();
@@ -375,7 +380,7 @@ asio::awaitable<void> ContainerRuntime::watch_exit(std::shared_ptr<Instance> ins
   children_->untrack(instance->pid_);
   InstanceExit exit{status.code, status.signal, status.signaled, false, instance->stop_requested_};
   // The OOM killer's verdict must be read before the container (and its cgroup) is deleted.
-  exit.out_of_memory = internal::oom_kill_count(instance->id()) > 0;
+  exit.out_of_memory = internal::oom_kill_count(cgroup_name(instance->id())) > 0;
   instance->exit_ = exit;
   instance->state_ = InstanceState::stopped;
   instance->idle_connections_.clear();
@@ -396,6 +401,7 @@ asio::awaitable<void> ContainerRuntime::watch_exit(std::shared_ptr<Instance> ins
 
 asio::awaitable<void> ContainerRuntime::stop(std::shared_ptr<Instance> instance, bool kill) {
   if (!instance->exit_ && instance->pidfd_ >= 0) {
+    spdlog::debug("stopping instance {}{}", instance->id(), kill ? " (SIGKILL)" : "");
     instance->stop_requested_ = true;
     instance->state_ = InstanceState::stopping;
     instance->idle_connections_.clear();

@@ -74,6 +74,7 @@ class ContainerRuntime {
   boost::asio::awaitable<void> reap_orphans();
   std::vector<std::string> oci_command(std::initializer_list<std::string> args) const;
   std::string bundle_dir(const std::string& id) const;
+  std::string cgroup_name(const std::string& id) const { return cgroup_prefix_ + id; }
   Error start_failure(const Instance& instance, std::string_view what) const;
 
   boost::asio::any_io_executor executor_;
@@ -83,6 +84,7 @@ class ContainerRuntime {
   std::string oci_path_;
   std::string oci_root_;
   std::string rootfs_;
+  std::string cgroup_prefix_;  // "<tag>-": this daemon's cgroups under /fnd, tag derived from the state dir
   std::map<std::string, std::shared_ptr<Instance>> live_;
   std::unique_ptr<internal::ChildTracker> children_;
   std::function<void(const std::shared_ptr<Instance>&)> exit_listener_;

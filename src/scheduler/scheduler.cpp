@@ -22,6 +22,8 @@ struct Slot {
 
 struct RevisionPool {
   std::shared_ptr<const store::Revision> revision;
+  std::unique_ptr<Autoscaler> autoscaler;
+  ScalingDecision last_decision;
   std::vector<Slot> slots;
   uint32_t starting = 0;
   uint64_t start_failures = 0;
@@ -86,6 +88,11 @@ std::shared_ptr<internal::RevisionPool> Scheduler::pool_for(const std::shared_pt
   if (!pool) {
     pool = std::make_shared<internal::RevisionPool>();
     pool->revision = revision;
+    AutoscalerSettings settings = options_.autoscaler;
+    settings.target = revision->spec.scale.effective_target();
+    settings.min_scale = revision->spec.scale.min;
+    settings.max_scale = revision->spec.scale.max;
+    pool->autoscaler = std::make_unique<Autoscaler>(settings);
   }
   return pool;
 }
@@ -242,8 +249,10 @@ size_t Scheduler::stop_idle_instances() {
   for (auto& [function, revisions] : pools_) {
     for (auto& [number, pool] : revisions) {
       auto keep_alive = pool->revision->spec.scale.keep_alive;
+      size_t keep = pool->retired ? 0 : pool->revision->spec.scale.min;
       std::vector<std::shared_ptr<runtime::Instance>> idle;
       for (auto& slot : pool->slots) {
+        if (pool->slots.size() - idle.size() <= keep) break;
         if (slot.in_flight == 0 && now - slot.last_used >= keep_alive) idle.push_back(slot.instance);
       }
       for (auto& instance : idle) {
@@ -254,6 +263,55 @@ size_t Scheduler::stop_idle_instances() {
     }
   }
   return stopped;
+}
+
+void Scheduler::track(std::shared_ptr<const store::Revision> revision) { pool_for(revision); }
+
+void Scheduler::autoscale() {
+  SteadyTime now = clock_.now();
+  for (auto& [function, revisions] : pools_) {
+    for (auto& [number, pool] : revisions) {
+      if (pool->retired) continue;
+      double demand = static_cast<double>(pool->changed.waiting());
+      uint32_t ready = 0;
+      for (const auto& slot : pool->slots) {
+        demand += slot.in_flight;
+        if (slot.instance->state() == runtime::InstanceState::ready) ++ready;
+      }
+      pool->autoscaler->record(now, demand);
+      pool->last_decision = pool->autoscaler->decide(now, ready);
+      size_t want = pool->last_decision.desired;
+      size_t have = pool->slots.size() + pool->starting;
+      for (; have < want; ++have) start_instance(pool);
+      // Above the desired scale: stop idle instances, least recently used first. The last one
+      // (scale.min = 0) stays until its keep-alive expires, as a warm instance for the next request.
+      size_t keep = std::max<size_t>(want, 1);
+      while (pool->slots.size() > keep) {
+        auto idle = std::min_element(pool->slots.begin(), pool->slots.end(), [](const auto& a, const auto& b) {
+          if ((a.in_flight == 0) != (b.in_flight == 0)) return a.in_flight == 0;
+          return a.last_used < b.last_used;
+        });
+        if (idle == pool->slots.end() || idle->in_flight > 0) break;
+        auto instance = idle->instance;
+        pool->erase(*instance);
+        stop_detached(instance, false);
+      }
+    }
+  }
+}
+
+ScaleStatus Scheduler::scale_status(const std::string& function) const {
+  ScaleStatus status;
+  auto fn = pools_.find(function);
+  if (fn == pools_.end() || fn->second.empty()) return status;
+  const auto& pool = *fn->second.rbegin()->second;
+  status.current = static_cast<uint32_t>(pool.slots.size());
+  status.starting = pool.starting;
+  status.desired = pool.last_decision.desired;
+  status.mode = std::string(to_string(pool.last_decision.mode));
+  status.stable_demand = pool.last_decision.stable_demand;
+  status.panic_demand = pool.last_decision.panic_demand;
+  return status;
 }
 
 std::vector<InstanceInfo> Scheduler::instances(const std::string& function) const {
@@ -287,6 +345,7 @@ asio::awaitable<void> Scheduler::reap_loop() {
     reap_timer_.expires_after(options_.reap_interval);
     auto [ec] = co_await reap_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec || stopping_) break;
+    autoscale();
     stop_idle_instances();
   }
 }

@@ -18,6 +18,7 @@
 #include "core/notifier.hpp"
 #include "core/time.hpp"
 #include "runtime/instance.hpp"
+#include "scheduler/autoscaler.hpp"
 #include "scheduler/instance_launcher.hpp"
 #include "store/function_repository.hpp"
 
@@ -66,9 +67,20 @@ struct InstanceInfo {
   SystemTime last_used_at;
 };
 
+// What describe shows about a function's scale: the latest revision's autoscaler state.
+struct ScaleStatus {
+  uint32_t current = 0;   // instances ready or busy
+  uint32_t starting = 0;
+  uint32_t desired = 0;
+  std::string mode = "stable";  // stable | panic
+  double stable_demand = 0;
+  double panic_demand = 0;
+};
+
 struct SchedulerOptions {
   size_t max_queued_per_revision = 1000;  // waiting requests per revision before 503
-  std::chrono::milliseconds reap_interval = std::chrono::seconds(1);
+  std::chrono::milliseconds reap_interval = std::chrono::seconds(1);  // also the autoscaler's sample interval
+  AutoscalerSettings autoscaler;  // windows, thresholds; per-revision target/min/max come from the spec
 };
 
 class Scheduler {
@@ -91,9 +103,15 @@ class Scheduler {
   void instance_exited(const std::shared_ptr<runtime::Instance>& instance);
   // Stops instances idle past their revision's keep-alive; called periodically by run().
   size_t stop_idle_instances();
+  // Samples demand, asks each revision's autoscaler for a scale and starts or stops instances
+  // toward it; called periodically by run() (tests call it with an injected clock).
+  void autoscale();
+  // Makes the scheduler manage a revision before its first request (scale.min instances).
+  void track(std::shared_ptr<const store::Revision> revision);
 
   std::vector<InstanceInfo> instances(const std::string& function) const;
   size_t instance_count(const std::string& function) const;
+  ScaleStatus scale_status(const std::string& function) const;
 
   // Runs the keep-alive reaper until shutdown().
   void start();

@@ -40,24 +40,24 @@ std::vector<fs::path> hierarchy_roots() {
 
 }  // namespace
 
-uint64_t oom_kill_count(const std::string& container_id) {
-  fs::path v1 = fs::path(kCgroupRoot) / "memory" / kCgroupParent / container_id / "memory.oom_control";
+uint64_t oom_kill_count(const std::string& name) {
+  fs::path v1 = fs::path(kCgroupRoot) / "memory" / kCgroupParent / name / "memory.oom_control";
   if (fs::exists(v1)) return read_counter(v1, "oom_kill");
   for (const char* base : {"", "unified"}) {
-    fs::path v2 = fs::path(kCgroupRoot) / base / kCgroupParent / container_id / "memory.events";
+    fs::path v2 = fs::path(kCgroupRoot) / base / kCgroupParent / name / "memory.events";
     if (fs::exists(v2)) return read_counter(v2, "oom_kill");
   }
   return 0;
 }
 
-int sweep_cgroups() {
+int sweep_cgroups(const std::string& prefix) {
   int removed = 0;
   for (const auto& root : hierarchy_roots()) {
     fs::path parent = root / kCgroupParent;
     std::error_code ec;
     if (!fs::is_directory(parent, ec)) continue;
     for (const auto& child : fs::directory_iterator(parent, ec)) {
-      if (!child.is_directory(ec)) continue;
+      if (!child.is_directory(ec) || !child.path().filename().string().starts_with(prefix)) continue;
       for (int attempt = 0; attempt < 50; ++attempt) {
         std::ifstream procs(child.path() / "cgroup.procs");
         pid_t pid = 0;

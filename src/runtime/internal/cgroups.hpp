@@ -9,11 +9,12 @@ namespace fnd::runtime::internal {
 
 constexpr const char* kCgroupParent = "fnd";
 
-// The memory cgroup's oom_kill counter for a container (0 when unknown).
-uint64_t oom_kill_count(const std::string& container_id);
+// The memory cgroup's oom_kill counter for the cgroup /fnd/<name> (0 when unknown).
+uint64_t oom_kill_count(const std::string& name);
 
-// Kills every process left in /sys/fs/cgroup/**/fnd/* and removes those cgroups.
+// Kills every process left in /sys/fs/cgroup/**/fnd/<prefix>* and removes those cgroups.
+// The prefix is this daemon's: other fnd daemons on the host keep their instances.
 // Returns how many cgroups were removed.
-int sweep_cgroups();
+int sweep_cgroups(const std::string& prefix);
 
 }  // namespace fnd::runtime::internal
