@@ -29,6 +29,8 @@ TEST_CASE("spec errors name the field", "[unit]") {
   CHECK_THAT(field_of("runtime: node\nhandler: index\n"), Catch::Contains("file.export"));
   CHECK_THAT(field_of("runtime: python3\nhandler: a.b\nresources: {memory: 1Mi}\n"), Catch::Contains("'resources.memory'"));
   CHECK_THAT(field_of("runtime: [\n"), Catch::Contains("line"));
+  CHECK_THAT(field_of("runtime: shell\nhandler: cat\nscale: {min: 3, max: 2}\n"), Catch::Contains("'scale.min'"));
+  CHECK_THAT(field_of("runtime: shell\nhandler: cat\nscale: {concurrency: 2, target: 5}\n"), Catch::Contains("'scale.target'"));
 }
 
 TEST_CASE("specs survive a JSON round trip unchanged", "[unit]") {
