@@ -76,9 +76,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, uint64_t id) {
     const auto& header = parser.get();
     uint64_t limit = handler_.body_limit(header);
     if (parser.content_length() && *parser.content_length() > limit) {
-      co_await write_error(stream, make_error("request_too_large", fmt::format("request body is {} bytes, over the limit of {} bytes",
-                                                                                *parser.content_length(), limit), 413),
-                           header.version(), false);
+      co_await write_error(stream, handler_.body_too_large(header, *parser.content_length()), header.version(), false);
       break;
     }
     parser.body_limit(limit);
@@ -90,8 +88,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, uint64_t id) {
     auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     if (body_ec) {
       if (body_ec == http::error::body_limit) {
-        co_await write_error(stream, make_error("request_too_large", fmt::format("request body is over the limit of {} bytes", limit), 413),
-                             header.version(), false);
+        co_await write_error(stream, handler_.body_too_large(header, 0), header.version(), false);
       }
       break;
     }

@@ -26,6 +26,8 @@ class RequestHandler {
   virtual ~RequestHandler() = default;
   // The largest body accepted for a request with this header (413 above it).
   virtual uint64_t body_limit(const boost::beast::http::request_header<>& header) const = 0;
+  // The 413 error for a body over that limit (`size` 0 when unknown, e.g. chunked).
+  virtual Error body_too_large(const boost::beast::http::request_header<>& header, uint64_t size) const = 0;
   // Writes the whole response to `client`; returns whether the connection may serve another request.
   virtual boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client) = 0;
 };

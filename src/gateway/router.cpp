@@ -30,6 +30,21 @@ uint64_t Router::body_limit(const http::request_header<>& header) const {
   return 1 << 20;  // specs and other API bodies are small
 }
 
+Error Router::body_too_large(const http::request_header<>& header, uint64_t size) const {
+  std::string_view target = header.target();
+  uint64_t limit = body_limit(header);
+  std::string what = size > 0 ? fmt::format("{} bytes", size) : std::string("larger");
+  if (is_code_upload(target)) {
+    return make_error("archive_too_large", fmt::format("code archive is {}, over the limit of {} bytes (limits.max_code_archive)",
+                                                       what, limit), 413);
+  }
+  if (target.starts_with(kFunctionPrefix)) {
+    return make_error("request_too_large", fmt::format("request body is {}, over the limit of {} bytes (limits.max_request_body)",
+                                                       what, limit), 413);
+  }
+  return make_error("request_too_large", fmt::format("request body is {}, over the limit of {} bytes for this endpoint", what, limit), 413);
+}
+
 asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& client) {
   std::string_view target = request.target();
   const unsigned version = request.version();

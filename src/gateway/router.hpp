@@ -16,6 +16,7 @@ class Router final : public RequestHandler {
   Router(FunctionApi& api, InvokeProxy& proxy, config::LimitSettings limits) : api_(api), proxy_(proxy), limits_(limits) {}
 
   uint64_t body_limit(const boost::beast::http::request_header<>& header) const override;
+  Error body_too_large(const boost::beast::http::request_header<>& header, uint64_t size) const override;
   boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client) override;
 
   void set_ready(bool ready) { ready_ = ready; }

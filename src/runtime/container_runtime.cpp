@@ -378,7 +378,7 @@ asio::awaitable<void> ContainerRuntime::watch_exit(std::shared_ptr<Instance> ins
   UniqueFd pidfd(::dup(instance->pidfd_));
   internal::ExitStatus status = co_await internal::wait_for_exit(pidfd);
   children_->untrack(instance->pid_);
-  InstanceExit exit{status.code, status.signal, status.signaled, false, instance->stop_requested_};
+  InstanceExit exit{status.code, status.signal, status.signaled, false, instance->stop_requested_, status.known};
   // The OOM killer's verdict must be read before the container (and its cgroup) is deleted.
   exit.out_of_memory = internal::oom_kill_count(cgroup_name(instance->id())) > 0;
   instance->exit_ = exit;

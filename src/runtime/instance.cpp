@@ -25,7 +25,7 @@ std::string_view to_string(InstanceState state) {
 }
 
 std::string InstanceExit::describe() const {
-  return internal::ExitStatus{code, signal, signaled}.describe();
+  return internal::ExitStatus{code, signal, signaled, status_known}.describe();
 }
 
 Instance::Instance(std::string id, std::string function, uint32_t revision, uint64_t memory_limit,

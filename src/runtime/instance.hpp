@@ -34,6 +34,7 @@ struct InstanceExit {
   bool signaled = false;
   bool out_of_memory = false;  // the memory cgroup's OOM killer fired
   bool requested = false;      // fnd stopped it (keep-alive, delete, timeout, shutdown)
+  bool status_known = true;
   std::string describe() const;  // "exited with status 3", "was killed by signal 9 (SIGKILL)"
 };
 

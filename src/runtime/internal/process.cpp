@@ -38,6 +38,7 @@ Result<Pipe> make_pipe() {
 }
 
 std::string ExitStatus::describe() const {
+  if (!known) return "ended (fnd could not learn its exit status)";
   if (!signaled) return fmt::format("exited with status {}", code);
   const char* abbrev = sigabbrev_np(signal);
   return fmt::format("was killed by signal {} (SIG{})", signal, abbrev ? abbrev : "?");
@@ -90,15 +91,23 @@ asio::awaitable<ExitStatus> wait_for_exit(const UniqueFd& pidfd) {
   auto executor = co_await asio::this_coro::executor;
   // The descriptor object only watches the fd; ownership stays with the caller.
   asio::posix::stream_descriptor watcher(executor, ::dup(pidfd.get()));
+  asio::steady_timer retry(executor);
   siginfo_t info{};
+  int not_our_child = 0;
   while (true) {
     std::memset(&info, 0, sizeof info);
     int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info, WEXITED | WNOHANG);
     if (rc == 0 && info.si_pid != 0) break;
-    // Not our child (or already reaped): waitid cannot tell how it ended, only that it did.
     if (rc != 0 && errno == ECHILD) {
+      // A container's init is the child of the OCI runtime's intermediate process until that
+      // exits (a moment after `run --detach` returns); only then is it re-parented to us.
+      if (++not_our_child <= 2000) {
+        retry.expires_after(std::chrono::milliseconds(1));
+        co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
       co_await watcher.async_wait(asio::posix::descriptor::wait_read, asio::as_tuple(asio::use_awaitable));
-      co_return ExitStatus{0, 0, false};
+      co_return ExitStatus{0, 0, false, false};
     }
     auto [ec] = co_await watcher.async_wait(asio::posix::descriptor::wait_read, asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted) co_return ExitStatus{0, SIGKILL, true};

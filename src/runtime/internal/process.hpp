@@ -41,6 +41,7 @@ struct ExitStatus {
   int code = 0;    // exit code when !signaled
   int signal = 0;  // terminating signal when signaled
   bool signaled = false;
+  bool known = true;  // false: the process was not ours to reap, so only its end is known
   std::string describe() const;  // "exited with status 3", "killed by signal 9 (SIGKILL)"
 };
 
