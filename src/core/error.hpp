@@ -16,6 +16,7 @@ struct Error {
   std::string message;
   int http_status = 500;
   bool retryable = false;
+  int retry_after_seconds = 0;  // > 0: the API answers with Retry-After (load shedding, queue limits)
 };
 
 Error make_error(std::string code, std::string message, int http_status = 500);

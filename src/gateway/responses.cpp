@@ -14,9 +14,11 @@ namespace http = boost::beast::http;
 namespace {
 
 asio::awaitable<bool> write_body(boost::beast::tcp_stream& client, unsigned status, std::string body,
-                                 std::string_view content_type, unsigned version, bool keep_alive, bool fnd_error) {
+                                 std::string_view content_type, unsigned version, bool keep_alive, bool fnd_error,
+                                 int retry_after_seconds = 0) {
   http::response<http::string_body> res(static_cast<http::status>(status), version);
   res.set(http::field::server, "fnd");
+  if (retry_after_seconds > 0) res.set(http::field::retry_after, std::to_string(retry_after_seconds));
   res.set(http::field::content_type, content_type);
   if (fnd_error) res.set("X-Fnd-Error", "1");
   res.body() = std::move(body);
@@ -32,7 +34,7 @@ asio::awaitable<bool> write_body(boost::beast::tcp_stream& client, unsigned stat
 
 asio::awaitable<bool> write_error(boost::beast::tcp_stream& client, const Error& error, unsigned version, bool keep_alive) {
   co_return co_await write_body(client, static_cast<unsigned>(error.http_status), error_body(error) + "\n",
-                                "application/json", version, keep_alive, true);
+                                "application/json", version, keep_alive, true, error.retry_after_seconds);
 }
 
 asio::awaitable<bool> write_json(boost::beast::tcp_stream& client, unsigned status, const boost::json::value& body,

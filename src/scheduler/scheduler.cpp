@@ -104,7 +104,11 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
   uint64_t failures_seen = pool->start_failures;
   bool waited_for_start = false;
   while (true) {
-    if (stopping_) co_return make_error("shutting_down", "fnd is shutting down; retry on another node or after restart", 503);
+    if (stopping_) {
+      Error e = make_error("shutting_down", "fnd is shutting down; retry on another node or after restart", 503);
+      e.retry_after_seconds = 5;
+      co_return e;
+    }
     if (internal::Slot* slot = pool->least_loaded_free_slot()) {
       ++slot->in_flight;
       slot->last_used = clock_.now();
@@ -122,15 +126,19 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
       waited_for_start = true;
     }
     if (pool->changed.waiting() >= options_.max_queued_per_revision) {
-      co_return make_error("queue_full", fmt::format("function '{}' has {} requests waiting for a free instance "
-                                                     "(the queue limit); retry later or raise scale.max",
+      Error e = make_error("queue_full", fmt::format("function '{}' already has {} requests waiting for a free instance, "
+                                                     "the queue limit; retry later or raise scale.max",
                                                      revision->function, pool->changed.waiting()), 503);
+      e.retry_after_seconds = 1;
+      co_return e;
     }
     if (!co_await pool->changed.wait_until(deadline)) {
-      co_return make_error("function_at_capacity",
+      Error e = make_error("function_at_capacity",
                            fmt::format("function '{}' had no free instance in time: all {} instances (scale.max) are "
                                        "busy with {} requests each (scale.concurrency); raise them or retry later",
                                        revision->function, scale.max, scale.concurrency), 503);
+      e.retry_after_seconds = 1;
+      co_return e;
     }
   }
 }
