@@ -53,6 +53,9 @@ asio::awaitable<void> HttpServer::accept_loop() {
 }
 
 asio::awaitable<void> HttpServer::serve(tcp::socket socket, uint64_t id) {
+  boost::system::error_code address_ec;
+  auto peer = socket.remote_endpoint(address_ec);
+  std::string client_address = address_ec ? std::string() : peer.address().to_string();
   beast::tcp_stream stream(std::move(socket));
   Session& session = sessions_[id];
   session.stream = &stream;
@@ -93,7 +96,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, uint64_t id) {
       break;
     }
     stream.expires_never();
-    bool keep_alive = co_await handler_.handle(parser.release(), stream);
+    bool keep_alive = co_await handler_.handle(parser.release(), stream, client_address);
     if (!keep_alive) break;
   }
   boost::system::error_code ignored;

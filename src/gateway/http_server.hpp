@@ -29,7 +29,9 @@ class RequestHandler {
   // The 413 error for a body over that limit (`size` 0 when unknown, e.g. chunked).
   virtual Error body_too_large(const boost::beast::http::request_header<>& header, uint64_t size) const = 0;
   // Writes the whole response to `client`; returns whether the connection may serve another request.
-  virtual boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client) = 0;
+  // `client_address` is the peer's IP, read once per connection.
+  virtual boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client,
+                                              std::string_view client_address) = 0;
 };
 
 struct HttpServerOptions {

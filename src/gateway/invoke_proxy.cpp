@@ -18,6 +18,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr size_t kRelayBufferBytes = 64 * 1024;
+constexpr size_t kMaxSpareRelayBuffers = 256;
 
 bool is_hop_by_hop(http::field field) {
   switch (field) {
@@ -64,8 +65,19 @@ Error exchange_failure(const runtime::Instance& instance, std::string_view funct
 
 }  // namespace
 
+std::unique_ptr<char[]> InvokeProxy::take_relay_buffer() {
+  if (spare_relay_buffers_.empty()) return std::unique_ptr<char[]>(new char[kRelayBufferBytes]);
+  auto buffer = std::move(spare_relay_buffers_.back());
+  spare_relay_buffers_.pop_back();
+  return buffer;
+}
+
+void InvokeProxy::return_relay_buffer(std::unique_ptr<char[]> buffer) {
+  if (spare_relay_buffers_.size() < kMaxSpareRelayBuffers) spare_relay_buffers_.push_back(std::move(buffer));
+}
+
 asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view name, std::string target,
-                                          beast::tcp_stream& client) {
+                                          beast::tcp_stream& client, std::string_view client_address) {
   const unsigned version = request.version();
   const bool client_keep_alive = request.keep_alive();
   auto revision = directory_.find(name);
@@ -80,9 +92,7 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
   boost::system::error_code ec;
   http::request<http::string_body> upstream_request(request.method(), target, 11);
   copy_end_to_end_headers(request, upstream_request);
-  if (auto remote = client.socket().remote_endpoint(ec); !ec) {
-    upstream_request.set("X-Forwarded-For", remote.address().to_string());
-  }
+  if (!client_address.empty()) upstream_request.set("X-Forwarded-For", client_address);
   upstream_request.body() = std::move(request.body());
   upstream_request.keep_alive(true);
   upstream_request.prepare_payload();
@@ -146,25 +156,27 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
   response.keep_alive(keep_alive);
   http::response_serializer<http::buffer_body> serializer(response);
   client.expires_after(timeout + 30s);
-  std::tie(ec, std::ignore) = co_await http::async_write_header(client, serializer, asio::as_tuple(asio::use_awaitable));
-  if (ec) {
-    lease->recycle();
-    co_return false;
-  }
-  std::vector<char> chunk(kRelayBufferBytes);
+  std::unique_ptr<char[]> chunk = take_relay_buffer();
+  struct ReturnBuffer {
+    InvokeProxy* proxy;
+    std::unique_ptr<char[]>& buffer;
+    ~ReturnBuffer() { proxy->return_relay_buffer(std::move(buffer)); }
+  } return_buffer{this, chunk};
+  // Each round reads what the function sent and writes it on; the first write carries the header
+  // too, so a small answer leaves in one send.
   bool upstream_failed = false;
   while (!serializer.is_done()) {
     if (!parser->is_done()) {
-      parser->get().body().data = chunk.data();
-      parser->get().body().size = chunk.size();
+      parser->get().body().data = chunk.get();
+      parser->get().body().size = kRelayBufferBytes;
       std::tie(ec, std::ignore) = co_await http::async_read(*upstream, upstream_buffer, *parser, asio::as_tuple(asio::use_awaitable));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         upstream_failed = true;
         break;
       }
-      response.body().data = chunk.data();
-      response.body().size = chunk.size() - parser->get().body().size;
+      response.body().data = chunk.get();
+      response.body().size = kRelayBufferBytes - parser->get().body().size;
       response.body().more = !parser->is_done();
     } else {
       response.body().data = nullptr;
@@ -174,15 +186,24 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
     std::tie(ec, std::ignore) = co_await http::async_write(client, serializer, asio::as_tuple(asio::use_awaitable));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
-      // The client went away mid-answer: the upstream connection is in an unknown state.
-      lease->recycle();
+      // The client went away mid-answer: the upstream connection has unread data, so it is dropped
+      // (closed with `upstream`) instead of pooled; the instance itself is fine.
       co_return false;
     }
   }
   client.expires_never();
   if (upstream_failed) {
-    // Too late for an error response: cut the client connection so it sees a truncated answer.
     if (ec == beast::error::timeout) lease->recycle();
+    if (!serializer.is_header_done()) {
+      // Nothing sent yet: the client can still get a proper error.
+      co_await instance.wait_for_exit(300ms);
+      Error e = ec == beast::error::timeout
+                    ? make_error("function_timeout", fmt::format("function '{}' did not finish its answer within {} (its "
+                                                                 "timeout); the instance was recycled", name, format_duration(timeout)), 504)
+                    : exchange_failure(instance, name, ec);
+      co_return co_await write_error(client, e, version, false);
+    }
+    // Too late for an error response: cut the client connection so it sees a truncated answer.
     co_return false;
   }
   if (parser->keep_alive() && parser->is_done()) {

@@ -8,7 +8,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
+#include <memory>
 #include <string_view>
+#include <vector>
 
 #include "gateway/function_directory.hpp"
 #include "gateway/http_server.hpp"
@@ -27,12 +29,17 @@ class InvokeProxy {
 
   // `name` is the function, `target` what the function sees ("/a/b?x=1").
   boost::asio::awaitable<bool> invoke(Request& request, std::string_view name, std::string target,
-                                      boost::beast::tcp_stream& client);
+                                      boost::beast::tcp_stream& client, std::string_view client_address);
 
  private:
+  // Relay buffers are reused across invocations (bounded) rather than allocated per request.
+  std::unique_ptr<char[]> take_relay_buffer();
+  void return_relay_buffer(std::unique_ptr<char[]> buffer);
+
   FunctionDirectory& directory_;
   scheduler::Scheduler& scheduler_;
   InvokeOptions options_;
+  std::vector<std::unique_ptr<char[]>> spare_relay_buffers_;
 };
 
 }  // namespace fnd::gateway

@@ -45,7 +45,7 @@ Error Router::body_too_large(const http::request_header<>& header, uint64_t size
   return make_error("request_too_large", fmt::format("request body is {}, over the limit of {} bytes for this endpoint", what, limit), 413);
 }
 
-asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& client) {
+asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& client, std::string_view client_address) {
   std::string_view target = request.target();
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
@@ -56,7 +56,7 @@ asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& 
     std::string name(rest.substr(0, end));
     std::string suffix(end == std::string_view::npos ? "" : rest.substr(end));
     if (suffix.empty() || suffix.front() == '?') suffix.insert(0, "/");
-    co_return co_await proxy_.invoke(request, name, std::move(suffix), client);
+    co_return co_await proxy_.invoke(request, name, std::move(suffix), client, client_address);
   }
   if (target.starts_with(kApiFunctions) &&
       (target.size() == kApiFunctions.size() || target[kApiFunctions.size()] == '/' || target[kApiFunctions.size()] == '?')) {

@@ -17,7 +17,8 @@ class Router final : public RequestHandler {
 
   uint64_t body_limit(const boost::beast::http::request_header<>& header) const override;
   Error body_too_large(const boost::beast::http::request_header<>& header, uint64_t size) const override;
-  boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client) override;
+  boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client,
+                                      std::string_view client_address) override;
 
   void set_ready(bool ready) { ready_ = ready; }
 

@@ -66,24 +66,11 @@ asio::awaitable<Result<tcp::socket>> Instance::connect() {
 }
 
 asio::awaitable<Result<tcp::socket>> Instance::connection() {
-  while (!idle_connections_.empty()) {
+  // A pooled connection the function has closed meanwhile is caught by the caller's retry on a
+  // fresh connection; probing each one here would cost syscalls on every invocation.
+  if (!idle_connections_.empty()) {
     tcp::socket socket = std::move(idle_connections_.back());
     idle_connections_.pop_back();
-    // An idle connection the function closed reads as ready (EOF); skip those.
-    {
-      boost::system::error_code ec;
-      size_t available = socket.available(ec);
-      if (ec) continue;
-      char probe;
-      if (available == 0) {
-        ssize_t n = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-          spdlog::debug("instance {}: pooled connection fd {} closed by peer (n={})", id_, socket.native_handle(), n);
-          continue;
-        }
-      }
-    }
-    spdlog::debug("instance {}: reusing fd {}", id_, socket.native_handle());
     co_return std::move(socket);
   }
   co_return co_await connect();

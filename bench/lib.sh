@@ -1,0 +1,42 @@
+# Shared by the benchmark scripts: start a private fnd, deploy functions, record results.
+# Source it from a script that has cd'ed to the repository root. Needs root and a built tree.
+FND=build/fnd
+FNCTL=build/src/fnctl/fnctl
+PY=/usr/bin/python3
+BENCH_WORK=$(mktemp -d /tmp/fnd-bench-XXXXXX)
+FND_PID=""
+
+bench_cleanup() {
+  if [ -n "$FND_PID" ]; then kill -TERM "$FND_PID" 2>/dev/null || true; wait "$FND_PID" 2>/dev/null || true; fi
+  [ -n "${BENCH_EXTRA_CLEANUP:-}" ] && eval "$BENCH_EXTRA_CLEANUP"
+  [ -n "${BENCH_KEEP:-}" ] && echo "kept $BENCH_WORK" || rm -rf "$BENCH_WORK"
+}
+trap bench_cleanup EXIT INT TERM
+
+# fnd_start [fnd flags...]: starts fnd on a free port with a private state dir; sets URL, FNCTL_URL.
+fnd_start() {
+  "$FND" --state-dir "$BENCH_WORK/state" --listen 127.0.0.1:0 "$@" >"$BENCH_WORK/fnd.log" 2>&1 &
+  FND_PID=$!
+  for _ in $(seq 1 400); do [ -s "$BENCH_WORK/state/fnd.addr" ] && break; sleep 0.025; done
+  [ -s "$BENCH_WORK/state/fnd.addr" ] || { cat "$BENCH_WORK/fnd.log"; exit 1; }
+  URL="http://$(cat "$BENCH_WORK/state/fnd.addr")"
+  export FNCTL_URL="$URL"
+}
+
+# instance_pids NAME: pids of the function's running instances.
+instance_pids() {
+  "$FNCTL" -o json describe "$1" | $PY -c 'import json,sys; print(" ".join(str(i["pid"]) for i in json.load(sys.stdin)["instances"] if "pid" in i))'
+}
+
+instance_count() {
+  "$FNCTL" -o json describe "$1" | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["instances"]))'
+}
+
+# record TITLE TABLE: prints a result section and appends it to bench/RESULTS.md.
+record() {
+  section="## $1: $(date -u +%Y-%m-%d) on $(uname -n) ($(nproc) cores, $(uname -r)), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+$2"
+  printf '%s\n' "$section"
+  printf '\n%s\n' "$section" >>bench/RESULTS.md
+}
