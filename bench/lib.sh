@@ -34,7 +34,7 @@ instance_count() {
 
 # record TITLE TABLE: prints a result section and appends it to bench/RESULTS.md.
 record() {
-  section="## $1: $(date -u +%Y-%m-%d) on $(uname -n) ($(nproc) cores, $(uname -r)), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  section="## $1: $(date -u +%Y-%m-%d) on $(uname -n) ($(nproc) cores, $(uname -r)), commit $(git describe --always --dirty 2>/dev/null || echo unknown)
 
 $2"
   printf '%s\n' "$section"
