@@ -68,6 +68,7 @@ const Key kKeys[] = {
     {"limits.max_code_archive", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.limits.max_code_archive, v); }},
     {"limits.max_code_unpacked", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.limits.max_code_unpacked, v); }},
     {"logs.max_bytes_per_function", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.log_bytes_per_function, v); }},
+    {"scheduler.memory_budget", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.memory_budget, v); }},
     {"shutdown.drain_timeout", [](DaemonConfig& c, const json::value& v) { return set_duration(c.drain_timeout, v); }},
 };
 

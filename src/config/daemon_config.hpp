@@ -33,6 +33,7 @@ struct DaemonConfig {
   RuntimeSettings runtime;
   LimitSettings limits;
   uint64_t log_bytes_per_function = 1ULL << 20;
+  uint64_t memory_budget = 0;  // instances' resources.memory summed; 0 = 75% of the host's memory
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(10);
 };
 

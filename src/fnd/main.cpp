@@ -74,6 +74,12 @@ int lock_state_dir(const std::string& state_dir) {
   return fd;
 }
 
+uint64_t host_memory_bytes() {
+  long pages = ::sysconf(_SC_PHYS_PAGES);
+  long page_size = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,7 +131,9 @@ int main(int argc, char** argv) {
 
   fnd::SteadyClock clock;
   fnd::scheduler::ContainerLauncher launcher(runtime);
-  fnd::scheduler::Scheduler scheduler(io.get_executor(), launcher, clock);
+  fnd::scheduler::SchedulerOptions scheduler_options;
+  scheduler_options.memory_budget_bytes = config.memory_budget > 0 ? config.memory_budget : host_memory_bytes() / 4 * 3;
+  fnd::scheduler::Scheduler scheduler(io.get_executor(), launcher, clock, scheduler_options);
   runtime.on_instance_exit([&scheduler](const auto& instance) { scheduler.instance_exited(instance); });
 
   fnd::gateway::FunctionDirectory directory;
@@ -158,8 +166,9 @@ int main(int argc, char** argv) {
     router.set_ready(true);
     std::string address = fmt::format("{}:{}", listen->host, server.port());
     std::ofstream(config.state_dir + "/fnd.addr") << address << "\n";
-    spdlog::info("fnd {} ready on http://{} (state {}, OCI runtime {}, {} functions)", FND_VERSION, address,
-                 config.state_dir, runtime.oci_runtime_path(), directory.names().size());
+    spdlog::info("fnd {} ready on http://{} (state {}, OCI runtime {}, {} functions, instance memory budget {})",
+                 FND_VERSION, address, config.state_dir, runtime.oci_runtime_path(), directory.names().size(),
+                 fnd::format_bytes(scheduler_options.memory_budget_bytes));
   }, asio::detached);
 
   signals.async_wait([&](const boost::system::error_code& error, int signal) {

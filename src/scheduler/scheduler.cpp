@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/notifier.hpp"
+#include "core/units.hpp"
 #include "runtime/container_runtime.hpp"
 
 namespace fnd::scheduler {
@@ -121,9 +122,14 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
     // Start another instance when the ones starting cannot absorb everyone waiting (us included).
     size_t waiting = pool->changed.waiting() + 1;
     size_t total = pool->slots.size() + pool->starting;
+    bool memory_full = false;
     if (total < scale.max && static_cast<size_t>(pool->starting) * scale.concurrency < waiting) {
-      start_instance(pool);
-      waited_for_start = true;
+      if (make_room_for(*pool)) {
+        start_instance(pool);
+        waited_for_start = true;
+      } else {
+        memory_full = pool->slots.empty() && pool->starting == 0;
+      }
     }
     if (pool->changed.waiting() >= options_.max_queued_per_revision) {
       Error e = make_error("queue_full", fmt::format("function '{}' already has {} requests waiting for a free instance, "
@@ -133,6 +139,14 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
       co_return e;
     }
     if (!co_await pool->changed.wait_until(deadline)) {
+      if (memory_full) {
+        Error e = make_error("memory_budget_full",
+                             fmt::format("function '{}' could not start: the instance memory budget ({}) is taken by busy "
+                                         "instances; retry later or raise scheduler.memory_budget",
+                                         revision->function, format_bytes(options_.memory_budget_bytes)), 503);
+        e.retry_after_seconds = 1;
+        co_return e;
+      }
       Error e = make_error("function_at_capacity",
                            fmt::format("function '{}' had no free instance in time: all {} instances (scale.max) are "
                                        "busy with {} requests each (scale.concurrency); raise them or retry later",
@@ -164,8 +178,56 @@ void Scheduler::start_instance(std::shared_ptr<internal::RevisionPool> pool) {
   }, asio::detached);
 }
 
+uint64_t Scheduler::reserved_memory() const {
+  uint64_t total = 0;
+  for (const auto& [function, revisions] : pools_) {
+    for (const auto& [number, pool] : revisions) {
+      total += (pool->slots.size() + pool->starting) * pool->revision->spec.resources.memory_bytes;
+    }
+  }
+  return total;
+}
+
+bool Scheduler::make_room_for(const internal::RevisionPool& pool) {
+  if (options_.memory_budget_bytes == 0) return true;
+  const uint64_t needed = pool.revision->spec.resources.memory_bytes;
+  uint64_t reserved = reserved_memory();
+  while (reserved + needed > options_.memory_budget_bytes) {
+    // Least recently used idle instance of another revision.
+    std::shared_ptr<internal::RevisionPool> victim_pool;
+    const internal::Slot* victim = nullptr;
+    for (auto& [function, revisions] : pools_) {
+      for (auto& [number, other] : revisions) {
+        if (other.get() == &pool) continue;
+        for (const auto& slot : other->slots) {
+          if (slot.in_flight > 0) continue;
+          if (!victim || slot.last_used < victim->last_used) {
+            victim = &slot;
+            victim_pool = other;
+          }
+        }
+      }
+    }
+    if (!victim) return false;
+    auto instance = victim->instance;
+    spdlog::info("memory budget full: stopping idle instance {} to start one of {}", instance->id(), pool.revision->function);
+    reserved -= victim_pool->revision->spec.resources.memory_bytes;
+    victim_pool->erase(*instance);
+    stop_detached(instance, false);
+  }
+  return true;
+}
+
+void Scheduler::wake_all_pools() {
+  for (auto& [function, revisions] : pools_) {
+    for (auto& [number, pool] : revisions) pool->changed.notify_all();
+  }
+}
+
 void Scheduler::stop_detached(std::shared_ptr<runtime::Instance> instance, bool kill) {
   ++pending_stops_;
+  // Memory was released with the slot: requests waiting on the budget may go on.
+  if (options_.memory_budget_bytes > 0) wake_all_pools();
   asio::co_spawn(executor_, [this, instance, kill]() -> asio::awaitable<void> {
     co_await launcher_.stop(instance, kill);
     --pending_stops_;
@@ -192,6 +254,7 @@ void Scheduler::release(Lease& lease) {
 }
 
 void Scheduler::instance_exited(const std::shared_ptr<runtime::Instance>& instance) {
+  if (options_.memory_budget_bytes > 0) wake_all_pools();
   auto fn = pools_.find(instance->function());
   if (fn == pools_.end()) return;
   auto rev = fn->second.find(instance->revision());
@@ -290,7 +353,7 @@ void Scheduler::autoscale() {
       pool->last_decision = pool->autoscaler->decide(now, ready);
       size_t want = pool->last_decision.desired;
       size_t have = pool->slots.size() + pool->starting;
-      for (; have < want; ++have) start_instance(pool);
+      for (; have < want && make_room_for(*pool); ++have) start_instance(pool);
       // Above the desired scale: stop idle instances, least recently used first. The last one
       // (scale.min = 0) stays until its keep-alive expires, as a warm instance for the next request.
       size_t keep = std::max<size_t>(want, 1);

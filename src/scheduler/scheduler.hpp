@@ -81,6 +81,9 @@ struct SchedulerOptions {
   size_t max_queued_per_revision = 1000;  // waiting requests per revision before 503
   std::chrono::milliseconds reap_interval = std::chrono::seconds(1);  // also the autoscaler's sample interval
   AutoscalerSettings autoscaler;  // windows, thresholds; per-revision target/min/max come from the spec
+  // Sum of resources.memory over all instances (running and starting); 0 = no budget. When a start
+  // would pass it, idle instances of other functions are stopped, least recently used first.
+  uint64_t memory_budget_bytes = 0;
 };
 
 class Scheduler {
@@ -123,6 +126,11 @@ class Scheduler {
   std::shared_ptr<internal::RevisionPool> pool_for(const std::shared_ptr<const store::Revision>& revision);
   void start_instance(std::shared_ptr<internal::RevisionPool> pool);
   void stop_detached(std::shared_ptr<runtime::Instance> instance, bool kill);
+  // Room in the memory budget for one more instance of `pool`, evicting idle instances of other
+  // revisions (least recently used first) when needed. False: everything else is busy.
+  bool make_room_for(const internal::RevisionPool& pool);
+  uint64_t reserved_memory() const;
+  void wake_all_pools();
   boost::asio::awaitable<void> reap_loop();
 
   boost::asio::any_io_executor executor_;
