@@ -1,0 +1,63 @@
+#include <catch2/catch.hpp>
+
+#include "scheduler/keep_alive_policy.hpp"
+
+using namespace std::chrono_literals;
+using fnd::scheduler::KeepAlivePolicy;
+
+namespace {
+// Invokes every `gap` (plus a little jitter), `count` times.
+void invoke_periodically(KeepAlivePolicy& policy, fnd::SteadyTime& now, std::chrono::milliseconds gap, int count) {
+  for (int i = 0; i < count; ++i) {
+    now += gap + std::chrono::milliseconds(i % 3 * 1000);
+    policy.record_invocation(now);
+  }
+}
+}  // namespace
+
+TEST_CASE("too little history falls back to the configured keep-alive", "[unit]") {
+  KeepAlivePolicy policy(5min);
+  fnd::SteadyTime now{};
+  invoke_periodically(policy, now, 10min, 5);
+  auto w = policy.windows();
+  CHECK_FALSE(w.from_history);
+  CHECK(w.keep_alive == 5min);
+  CHECK(w.prewarm == 0ms);
+  CHECK_THAT(w.reason, Catch::Contains("needed"));
+}
+
+TEST_CASE("a periodic function is pre-warmed just before its next call", "[unit]") {
+  KeepAlivePolicy policy(5min);
+  fnd::SteadyTime now{};
+  invoke_periodically(policy, now, 30min, 40);
+  auto w = policy.windows();
+  REQUIRE(w.from_history);
+  // Idle times all fall in the 30-minute bin: pre-warm a little before 30 min, keep until after 31.
+  CHECK(w.prewarm == 27min);
+  CHECK(w.prewarm + w.keep_alive >= 31min);
+  CHECK(w.prewarm + w.keep_alive <= 35min);
+}
+
+TEST_CASE("frequent calls keep the instance alive without pre-warming", "[unit]") {
+  KeepAlivePolicy policy(10min);
+  fnd::SteadyTime now{};
+  invoke_periodically(policy, now, 5s, 100);
+  auto w = policy.windows();
+  REQUIRE(w.from_history);
+  CHECK(w.prewarm == 0ms);
+  CHECK(w.keep_alive >= 1min);
+  CHECK(w.keep_alive < 10min);
+}
+
+TEST_CASE("spread-out idle times fall back to the configured keep-alive", "[unit]") {
+  KeepAlivePolicy policy(5min);
+  fnd::SteadyTime now{};
+  for (int i = 0; i < 240; ++i) {  // one idle time in every minute bin
+    now += std::chrono::minutes(i) + 10s;
+    policy.record_invocation(now);
+  }
+  auto w = policy.windows();
+  CHECK_FALSE(w.from_history);
+  CHECK(w.keep_alive == 5min);
+  CHECK_THAT(w.reason, Catch::Contains("spread"));
+}
