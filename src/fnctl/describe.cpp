@@ -64,6 +64,10 @@ void print_spec(const json::object& function, SystemTime now) {
     fmt::print("Scaling:    {} running, {} starting, desired {} ({} mode; demand {:.1f} over 60s, {:.1f} over 6s)\n",
                json_text(scaling, "current"), json_text(scaling, "starting"), json_text(scaling, "desired"),
                json_text(scaling, "mode"), number_of(scaling, "stable_demand"), number_of(scaling, "panic_demand"));
+    fmt::print("Keep-alive: {}, pre-warm {} ({})\n", json_text(scaling, "keep_alive"), json_text(scaling, "prewarm"),
+               json_text(scaling, "keep_alive_reason"));
+    fmt::print("Cold starts: {} (last {:.1f} ms, mean {:.1f} ms)\n", json_text(scaling, "cold_starts"),
+               number_of(scaling, "last_cold_start_ms"), number_of(scaling, "mean_cold_start_ms"));
   }
   const json::object& env = member_object(spec, "env");
   if (env.empty()) fmt::print("Env:        -\n");

@@ -189,7 +189,13 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
   json::object spec = revisions->empty() ? json::object{} : config::spec_to_json(revisions->back().spec);
   auto scale = scheduler_.scale_status(name);
   json::object scaling{{"current", scale.current}, {"starting", scale.starting}, {"desired", scale.desired},
-                       {"mode", scale.mode}, {"stable_demand", scale.stable_demand}, {"panic_demand", scale.panic_demand}};
+                       {"mode", scale.mode}, {"stable_demand", scale.stable_demand}, {"panic_demand", scale.panic_demand},
+                       {"keep_alive", format_duration(scale.windows.keep_alive)},
+                       {"prewarm", format_duration(scale.windows.prewarm)},
+                       {"keep_alive_reason", scale.windows.reason},
+                       {"cold_starts", scale.cold_starts},
+                       {"last_cold_start_ms", scale.last_cold_start_ms},
+                       {"mean_cold_start_ms", scale.mean_cold_start_ms}};
   json::object out{{"name", name},
                    {"revision", (*record)->latest_revision},
                    {"spec", std::move(spec)},

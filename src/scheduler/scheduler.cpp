@@ -19,6 +19,7 @@ struct Slot {
   SteadyTime last_used;
   SystemTime last_used_wall;
   bool recycle = false;
+  bool prewarmed = false;  // started ahead of an expected call and not used yet
 };
 
 struct RevisionPool {
@@ -103,6 +104,10 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
   auto pool = pool_for(revision);
   const auto& scale = revision->spec.scale;
   uint64_t failures_seen = pool->start_failures;
+  const SteadyTime asked_at = clock_.now();
+  FunctionHistory& history = history_of(*revision);
+  history.policy.record_invocation(asked_at);
+  if (auto windows = history.policy.windows(); windows.prewarm.count() > 0) history.prewarm_at = asked_at + windows.prewarm;
   bool waited_for_start = false;
   while (true) {
     if (stopping_) {
@@ -112,8 +117,16 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
     }
     if (internal::Slot* slot = pool->least_loaded_free_slot()) {
       ++slot->in_flight;
+      slot->prewarmed = false;
       slot->last_used = clock_.now();
       slot->last_used_wall = std::chrono::system_clock::now();
+      if (waited_for_start) {
+        double ms = std::chrono::duration<double, std::milli>(clock_.now() - asked_at).count();
+        FunctionHistory& h = history_of(*revision);
+        ++h.cold_starts;
+        h.cold_start_ms_total += ms;
+        h.last_cold_start_ms = ms;
+      }
       co_return Lease(this, pool, slot->instance, waited_for_start);
     }
     if (pool->start_failures != failures_seen && pool->last_start_error && pool->starting == 0) {
@@ -157,9 +170,9 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
   }
 }
 
-void Scheduler::start_instance(std::shared_ptr<internal::RevisionPool> pool) {
+void Scheduler::start_instance(std::shared_ptr<internal::RevisionPool> pool, bool prewarm) {
   ++pool->starting;
-  asio::co_spawn(executor_, [this, pool]() -> asio::awaitable<void> {
+  asio::co_spawn(executor_, [this, pool, prewarm]() -> asio::awaitable<void> {
     auto started = co_await launcher_.start(*pool->revision);
     --pool->starting;
     if (started) {
@@ -167,7 +180,7 @@ void Scheduler::start_instance(std::shared_ptr<internal::RevisionPool> pool) {
       if (pool->retired || stopping_ || instance->exit()) {
         stop_detached(instance, false);
       } else {
-        pool->slots.push_back({instance, 0, clock_.now(), std::chrono::system_clock::now(), false});
+        pool->slots.push_back({instance, 0, clock_.now(), std::chrono::system_clock::now(), false, prewarm});
       }
     } else {
       spdlog::warn("{}", started.error().message);
@@ -288,6 +301,7 @@ void Scheduler::retire_older_revisions(const std::string& function, uint32_t cur
 }
 
 asio::awaitable<size_t> Scheduler::stop_function(const std::string& function) {
+  if (auto h = history_.find(function); h != history_.end()) history_.erase(h);
   auto fn = pools_.find(function);
   if (fn == pools_.end()) co_return 0;
   std::vector<std::shared_ptr<runtime::Instance>> instances;
@@ -314,17 +328,48 @@ asio::awaitable<size_t> Scheduler::stop_function(const std::string& function) {
   co_return instances.size();
 }
 
+Scheduler::FunctionHistory& Scheduler::history_of(const store::Revision& revision) {
+  auto it = history_.find(revision.function);
+  if (it == history_.end()) it = history_.emplace(revision.function, FunctionHistory(revision.spec.scale.keep_alive)).first;
+  return it->second;
+}
+
+void Scheduler::prewarm_due_functions() {
+  SteadyTime now = clock_.now();
+  for (auto& [function, history] : history_) {
+    if (!history.prewarm_at || now < *history.prewarm_at) continue;
+    history.prewarm_at.reset();
+    auto fn = pools_.find(function);
+    if (fn == pools_.end() || fn->second.empty()) continue;
+    auto pool = fn->second.rbegin()->second;  // the latest revision
+    if (pool->retired || !pool->slots.empty() || pool->starting > 0) continue;
+    if (make_room_for(*pool)) start_instance(pool, true);
+  }
+}
+
 size_t Scheduler::stop_idle_instances() {
   size_t stopped = 0;
   SteadyTime now = clock_.now();
   for (auto& [function, revisions] : pools_) {
     for (auto& [number, pool] : revisions) {
       auto keep_alive = pool->revision->spec.scale.keep_alive;
+      // From history: with a pre-warm window an instance is let go soon after use and started
+      // again just before the next call is expected; a pre-warmed one waits keep_alive for it.
+      std::chrono::milliseconds after_use = keep_alive, prewarmed_wait = keep_alive;
+      if (auto h = history_.find(function); h != history_.end()) {
+        KeepAliveWindows windows = h->second.policy.windows();
+        if (windows.from_history) {
+          after_use = windows.prewarm.count() > 0 ? std::chrono::milliseconds(std::chrono::seconds(1)) : windows.keep_alive;
+          prewarmed_wait = windows.keep_alive;
+        }
+      }
       size_t keep = pool->retired ? 0 : pool->revision->spec.scale.min;
       std::vector<std::shared_ptr<runtime::Instance>> idle;
       for (auto& slot : pool->slots) {
         if (pool->slots.size() - idle.size() <= keep) break;
-        if (slot.in_flight == 0 && now - slot.last_used >= keep_alive) idle.push_back(slot.instance);
+        if (slot.in_flight == 0 && now - slot.last_used >= (slot.prewarmed ? prewarmed_wait : after_use)) {
+          idle.push_back(slot.instance);
+        }
       }
       for (auto& instance : idle) {
         pool->erase(*instance);
@@ -382,6 +427,14 @@ ScaleStatus Scheduler::scale_status(const std::string& function) const {
   status.mode = std::string(to_string(pool.last_decision.mode));
   status.stable_demand = pool.last_decision.stable_demand;
   status.panic_demand = pool.last_decision.panic_demand;
+  if (auto h = history_.find(function); h != history_.end()) {
+    status.windows = h->second.policy.windows();
+    status.cold_starts = h->second.cold_starts;
+    status.last_cold_start_ms = h->second.last_cold_start_ms;
+    status.mean_cold_start_ms = h->second.cold_starts ? h->second.cold_start_ms_total / static_cast<double>(h->second.cold_starts) : 0;
+  } else {
+    status.windows = KeepAlivePolicy(pool.revision->spec.scale.keep_alive).windows();
+  }
   return status;
 }
 
@@ -417,6 +470,7 @@ asio::awaitable<void> Scheduler::reap_loop() {
     auto [ec] = co_await reap_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec || stopping_) break;
     autoscale();
+    prewarm_due_functions();
     stop_idle_instances();
   }
 }

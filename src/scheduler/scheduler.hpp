@@ -20,6 +20,7 @@
 #include "runtime/instance.hpp"
 #include "scheduler/autoscaler.hpp"
 #include "scheduler/instance_launcher.hpp"
+#include "scheduler/keep_alive_policy.hpp"
 #include "store/function_repository.hpp"
 
 namespace fnd::scheduler {
@@ -75,6 +76,10 @@ struct ScaleStatus {
   std::string mode = "stable";  // stable | panic
   double stable_demand = 0;
   double panic_demand = 0;
+  KeepAliveWindows windows;     // keep-alive and pre-warm chosen for the function, and why
+  uint64_t cold_starts = 0;     // invocations that waited for an instance to start
+  double last_cold_start_ms = 0;
+  double mean_cold_start_ms = 0;
 };
 
 struct SchedulerOptions {
@@ -124,7 +129,7 @@ class Scheduler {
   friend class Lease;
   void release(Lease& lease);
   std::shared_ptr<internal::RevisionPool> pool_for(const std::shared_ptr<const store::Revision>& revision);
-  void start_instance(std::shared_ptr<internal::RevisionPool> pool);
+  void start_instance(std::shared_ptr<internal::RevisionPool> pool, bool prewarm = false);
   void stop_detached(std::shared_ptr<runtime::Instance> instance, bool kill);
   // Room in the memory budget for one more instance of `pool`, evicting idle instances of other
   // revisions (least recently used first) when needed. False: everything else is busy.
@@ -137,6 +142,19 @@ class Scheduler {
   InstanceLauncher& launcher_;
   const Clock& clock_;
   SchedulerOptions options_;
+  // Per function, across its revisions: invocation history and cold-start figures.
+  struct FunctionHistory {
+    explicit FunctionHistory(std::chrono::milliseconds keep_alive) : policy(keep_alive) {}
+    KeepAlivePolicy policy;
+    uint64_t cold_starts = 0;
+    double cold_start_ms_total = 0;
+    double last_cold_start_ms = 0;
+    std::optional<SteadyTime> prewarm_at;
+  };
+  FunctionHistory& history_of(const store::Revision& revision);
+  void prewarm_due_functions();
+
+  std::map<std::string, FunctionHistory, std::less<>> history_;
   // function → revision number → pool
   std::map<std::string, std::map<uint32_t, std::shared_ptr<internal::RevisionPool>>, std::less<>> pools_;
   boost::asio::steady_timer reap_timer_;
