@@ -1,5 +1,6 @@
 #include "scheduler/keep_alive_policy.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -55,7 +56,10 @@ KeepAliveWindows KeepAlivePolicy::windows() const {
   milliseconds head = std::chrono::duration_cast<milliseconds>(kBinWidth * percentile_bin(0.05));
   milliseconds tail = std::chrono::duration_cast<milliseconds>(kBinWidth * (percentile_bin(0.99) + 1));
   milliseconds prewarm = milliseconds(static_cast<int64_t>(static_cast<double>(head.count()) * 0.9));
-  milliseconds keep_alive = milliseconds(static_cast<int64_t>(static_cast<double>(tail.count()) * 1.1)) - prewarm;
+  // The configured keep-alive caps what an idle instance may cost: history only shortens it or
+  // moves it later (pre-warm).
+  milliseconds keep_alive =
+      std::min(milliseconds(static_cast<int64_t>(static_cast<double>(tail.count()) * 1.1)) - prewarm, configured_);
   return {prewarm, keep_alive, true,
           fmt::format("from {} idle times: pre-warm after {}, keep alive {}", samples_, format_duration(prewarm),
                       format_duration(keep_alive))};

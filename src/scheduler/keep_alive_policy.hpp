@@ -3,7 +3,8 @@
 // Idle times between invocations go into a histogram of 1-minute bins over 4 hours. When it is
 // representative (enough samples, bin counts concentrated: coefficient of variation >= 2), the
 // pre-warm window is its 5th percentile (minus 10%) and the keep-alive window reaches its 99th
-// percentile (plus 10%); otherwise the configured keep-alive applies and nothing is pre-warmed.
+// percentile (plus 10%), capped by the configured keep-alive; otherwise the configured keep-alive
+// applies and nothing is pre-warmed.
 //
 // Pure logic over an injected time. Not thread safe.
 #pragma once

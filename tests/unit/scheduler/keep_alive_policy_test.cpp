@@ -27,7 +27,7 @@ TEST_CASE("too little history falls back to the configured keep-alive", "[unit]"
 }
 
 TEST_CASE("a periodic function is pre-warmed just before its next call", "[unit]") {
-  KeepAlivePolicy policy(5min);
+  KeepAlivePolicy policy(10min);
   fnd::SteadyTime now{};
   invoke_periodically(policy, now, 30min, 40);
   auto w = policy.windows();
@@ -47,6 +47,15 @@ TEST_CASE("frequent calls keep the instance alive without pre-warming", "[unit]"
   CHECK(w.prewarm == 0ms);
   CHECK(w.keep_alive >= 1min);
   CHECK(w.keep_alive < 10min);
+}
+
+TEST_CASE("the configured keep-alive caps the one from history", "[unit]") {
+  KeepAlivePolicy policy(1s);
+  fnd::SteadyTime now{};
+  invoke_periodically(policy, now, 5s, 100);
+  auto w = policy.windows();
+  REQUIRE(w.from_history);
+  CHECK(w.keep_alive == 1s);
 }
 
 TEST_CASE("spread-out idle times fall back to the configured keep-alive", "[unit]") {
