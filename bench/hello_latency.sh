@@ -80,7 +80,12 @@ print(f"| reference: crun run /usr/bin/true | {n} | {mr:.1f} ms | {min(crun):.1f
 print(f"| fnd idle resident memory (1 function, 0 instances) | | {rss / 1024:.1f} MiB | | |")
 PYEOF
 )
-header="## hello_latency: $(date -u +%Y-%m-%d) on $(uname -n) ($(nproc) cores, $(uname -r)), commit $(git describe --always --dirty 2>/dev/null || echo unknown)
+bench_commit() {
+  c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- . ':(exclude)bench/RESULTS.md' 2>/dev/null || c="$c-dirty"
+  echo "$c"
+}
+header="## hello_latency: $(date -u +%Y-%m-%d) on $(uname -n) ($(nproc) cores, $(uname -r)), commit $(bench_commit)
 
 | what | samples | median | min / max | vs reference |
 |---|---|---|---|---|"

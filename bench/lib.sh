@@ -32,9 +32,16 @@ instance_count() {
   "$FNCTL" -o json describe "$1" | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["instances"]))'
 }
 
+# The commit measured; "-dirty" when code differs from it (results files do not count).
+bench_commit() {
+  c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- . ':(exclude)bench/RESULTS.md' 2>/dev/null || c="$c-dirty"
+  echo "$c"
+}
+
 # record TITLE TABLE: prints a result section and appends it to bench/RESULTS.md.
 record() {
-  section="## $1: $(date -u +%Y-%m-%d) on $(uname -n) ($(nproc) cores, $(uname -r)), commit $(git describe --always --dirty 2>/dev/null || echo unknown)
+  section="## $1: $(date -u +%Y-%m-%d) on $(uname -n) ($(nproc) cores, $(uname -r)), commit $(bench_commit)
 
 $2"
   printf '%s\n' "$section"
