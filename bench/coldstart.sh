@@ -33,25 +33,7 @@ for runtime in binary shell python3 node; do
   done
 done
 
-# Reference: crun run of /usr/bin/true from a ready bundle.
-B="$BENCH_WORK/bundle"
-mkdir -p "$B/rootfs/usr" "$B/rootfs/proc" "$B/rootfs/dev" "$B/rootfs/sys" "$B/rootfs/tmp"
-(cd "$B" && crun spec)
-$PY - "$B/config.json" <<'PYEOF'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/usr/bin/true"]
-c["root"] = {"path": "rootfs", "readonly": True}
-c["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]})
-json.dump(c, open(sys.argv[1], "w"))
-PYEOF
-for l in bin lib lib64 sbin; do [ -L "/$l" ] && ln -sfn "usr/$l" "$B/rootfs/$l"; done
-: >"$BENCH_WORK/crun.times"
-for i in $(seq 1 "$SAMPLES"); do
-  s=$(date +%s%N); crun --root "$BENCH_WORK/crun-root" run --bundle "$B" "ref-$i" >/dev/null 2>&1; e=$(date +%s%N)
-  echo "$(( (e - s) / 1000 ))e-6" >>"$BENCH_WORK/crun.times"
-done
+crun_reference "$SAMPLES" "$BENCH_WORK/crun.times"
 
 TABLE=$($PY - "$BENCH_WORK" <<'PYEOF'
 import statistics, sys

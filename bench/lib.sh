@@ -32,6 +32,29 @@ instance_count() {
   "$FNCTL" -o json describe "$1" | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["instances"]))'
 }
 
+# crun_reference SAMPLES FILE: seconds of `crun run` of /usr/bin/true from a ready bundle (the
+# host's /usr bound read-only), one line per sample: the reference cold starts are compared with.
+crun_reference() {
+  b="$BENCH_WORK/ref-bundle"
+  mkdir -p "$b/rootfs/usr" "$b/rootfs/proc" "$b/rootfs/dev" "$b/rootfs/sys" "$b/rootfs/tmp"
+  (cd "$b" && crun spec)
+  $PY - "$b/config.json" <<'PYEOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/usr/bin/true"]
+c["root"] = {"path": "rootfs", "readonly": True}
+c["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]})
+json.dump(c, open(sys.argv[1], "w"))
+PYEOF
+  for l in bin lib lib64 sbin; do [ -L "/$l" ] && ln -sfn "usr/$l" "$b/rootfs/$l"; done
+  : >"$2"
+  for i in $(seq 1 "$1"); do
+    s=$(date +%s%N); crun --root "$BENCH_WORK/crun-root" run --bundle "$b" "ref-$i" >/dev/null 2>&1; e=$(date +%s%N)
+    echo "$(( (e - s) / 1000 ))e-6" >>"$2"
+  done
+}
+
 # The commit measured; "-dirty" when code differs from it (results files do not count).
 bench_commit() {
   c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
