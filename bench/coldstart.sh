@@ -42,7 +42,7 @@ def load(name):
     return sorted(float(x) * 1000 for x in open(f"{work}/{name}.times") if x.strip())
 def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
-ref = statistics.median(load("crun"))
+ref = pct(load("crun"), 50)
 print("| runtime | samples | p50 | p90 | p99 | p50 vs crun run |")
 print("|---|---|---|---|---|---|")
 for name in ("binary", "shell", "python3", "node", "crun"):
