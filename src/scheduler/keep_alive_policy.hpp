@@ -39,6 +39,7 @@ class KeepAlivePolicy {
   KeepAliveWindows windows() const;
   uint32_t samples() const { return samples_; }
   uint32_t out_of_range() const { return out_of_range_; }
+  std::optional<SteadyTime> last_invocation() const { return last_invocation_; }
 
  private:
   std::chrono::milliseconds configured_;

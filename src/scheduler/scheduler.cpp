@@ -106,8 +106,7 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
   uint64_t failures_seen = pool->start_failures;
   const SteadyTime asked_at = clock_.now();
   FunctionHistory& history = history_of(*revision);
-  history.policy.record_invocation(asked_at);
-  if (auto windows = history.policy.windows(); windows.prewarm.count() > 0) history.prewarm_at = asked_at + windows.prewarm;
+  history.policy.record_invocation(asked_at);  // O(1); the windows are computed by the reaper's tick
   bool waited_for_start = false;
   while (true) {
     if (stopping_) {
@@ -337,8 +336,11 @@ Scheduler::FunctionHistory& Scheduler::history_of(const store::Revision& revisio
 void Scheduler::prewarm_due_functions() {
   SteadyTime now = clock_.now();
   for (auto& [function, history] : history_) {
-    if (!history.prewarm_at || now < *history.prewarm_at) continue;
-    history.prewarm_at.reset();
+    auto last = history.policy.last_invocation();
+    if (!last || history.prewarmed_after == last) continue;
+    KeepAliveWindows windows = history.policy.windows();
+    if (windows.prewarm.count() == 0 || now < *last + windows.prewarm) continue;
+    history.prewarmed_after = last;
     auto fn = pools_.find(function);
     if (fn == pools_.end() || fn->second.empty()) continue;
     auto pool = fn->second.rbegin()->second;  // the latest revision

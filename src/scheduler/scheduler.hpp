@@ -149,7 +149,7 @@ class Scheduler {
     uint64_t cold_starts = 0;
     double cold_start_ms_total = 0;
     double last_cold_start_ms = 0;
-    std::optional<SteadyTime> prewarm_at;
+    std::optional<SteadyTime> prewarmed_after;  // the invocation after which a pre-warm was started
   };
   FunctionHistory& history_of(const store::Revision& revision);
   void prewarm_due_functions();
