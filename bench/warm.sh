@@ -46,8 +46,8 @@ def us(v):
     n, unit = float(re.match(r"[\d.]+", v).group()), re.sub(r"[\d.]", "", v)
     return n * {"us": 1, "ms": 1000, "s": 1e6}[unit]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = us(re.search(r"50%\s+(\S+)", text).group(1))
-p99 = us(re.search(r"99%\s+(\S+)", text).group(1))
+p50 = us(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))  # a Stdev column may end in 50%
+p99 = us(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(sys.argv[1], round(rps), round(p50), round(p99), errors.group(1) if errors else 0)' "$1"
 }
