@@ -2,6 +2,7 @@
 //
 // Contract (see DESIGN.md, "Function contract"):
 //   /usr/bin/node /fnd/runtime/bootstrap.js
+//   /usr/bin/node /fnd/runtime/bootstrap.js --stem      a stem cell (see stemMain)
 //   cwd and code dir: $FN_CODE_DIR (default /function, read-only)
 //   env: PORT (default 8080), FN_HANDLER, FN_NAME, FN_REVISION, plus the user's env.
 //
@@ -481,8 +482,17 @@ function stop(state) {
 }
 
 function main() {
+  if (process.argv[2] === '--stem') {
+    stemMain();
+    return;
+  }
   const state = { server: null, stopping: false };
   process.on('SIGTERM', () => stop(state));
+  serve(state, process.env.FN_HANDLER ?? '', () => {});
+}
+
+/** Loads the handler, then listens on $PORT; `onListening` runs once it does. */
+function serve(state, spec, onListening) {
   let port;
   try {
     port = parsePort(process.env.PORT ?? '8080');
@@ -491,10 +501,62 @@ function main() {
     process.exit(1);
   }
   const codeDir = process.env.FN_CODE_DIR ?? '/function';
-  const spec = process.env.FN_HANDLER ?? '';
   loadHandler(spec, codeDir).then(
-    (invoke) => { if (!state.stopping) state.server = startServer(port, invoke); },
+    (invoke) => {
+      if (state.stopping) return;
+      state.server = startServer(port, invoke);
+      state.server.once('listening', onListening);
+    },
     (err) => reportLoadFailure(spec, err));
+}
+
+// ---------------------------------------------------------------------------- stem cells
+
+const CONTROL_FD = 3;
+
+/**
+ * Sends one request through our own HTTP server code on a throwaway port. A new node process
+ * spends several milliseconds on its first request (lazily loaded internals, cold code); a
+ * stem cell pays that before any function arrives instead of on the function's first request.
+ */
+async function warmUp() {
+  const invoke = async () => textResponse(200, 'ok');
+  const server = startServer(0, invoke);
+  await new Promise((resolve) => server.once('listening', resolve));
+  await new Promise((resolve) => {
+    const request = http.request({ host: '127.0.0.1', port: server.address().port, method: 'POST', path: '/?a=b',
+                                   agent: false }, (response) => {
+      response.resume();
+      response.on('end', resolve);
+    });
+    request.on('error', resolve);  // a failed warm-up only costs the time it saves
+    request.end('{}');
+  });
+  await new Promise((resolve) => server.close(resolve));
+}
+const MAX_CONTROL_MESSAGE = 1 << 20;
+
+/**
+ * A stem cell: node is up before any function exists. fd 3 is the daemon's control socket
+ * (AF_UNIX, SOCK_SEQPACKET: one message per write). We write "ready"; one message then gives us
+ * a function, {"handler": string, "env": {string: string}}, whose code the daemon has mounted
+ * at /function by then. We write "ok" once listening on $PORT, or report why the handler cannot
+ * load and exit 1 (the daemon reads our stderr). A cell serves that one function until it is
+ * stopped; it never gets another.
+ */
+async function stemMain() {
+  await warmUp();
+  // Until a function arrives SIGTERM keeps its default action: the blocking read below would
+  // otherwise hold a JavaScript handler back until the daemon's SIGKILL.
+  fs.writeSync(CONTROL_FD, 'ready');
+  const buffer = Buffer.alloc(MAX_CONTROL_MESSAGE);
+  const length = fs.readSync(CONTROL_FD, buffer, 0, buffer.length, null);
+  if (length === 0) process.exit(0);  // the daemon stopped before giving us a function
+  const order = JSON.parse(buffer.toString('utf8', 0, length));
+  for (const [name, value] of Object.entries(order.env)) process.env[name] = value;
+  const state = { server: null, stopping: false };
+  process.on('SIGTERM', () => stop(state));
+  serve(state, order.handler, () => fs.writeSync(CONTROL_FD, 'ok'));
 }
 
 main();

@@ -2,6 +2,7 @@
 #
 # Contract (see DESIGN.md, "Function contract"):
 #   /usr/bin/python3 -B -s /fnd/runtime/bootstrap.py MODE      MODE = python3 | shell
+#   /usr/bin/python3 -B -s /fnd/runtime/bootstrap.py --stem MODE   a stem cell (see stem_main)
 #   cwd and code dir: $FN_CODE_DIR (default /function, read-only)
 #   env: PORT (default 8080), FN_HANDLER, FN_NAME, FN_REVISION, plus the user's env.
 #
@@ -582,30 +583,73 @@ def parse_port():
     return int(text)
 
 
+def serve(mode, spec, code_dir, on_listening=None):
+    """Load the handler, listen on $PORT, serve until SIGTERM. Returns the exit status."""
+    try:
+        port = parse_port()
+    except ValueError as exc:
+        log(f"fnd bootstrap: {exc}")
+        return 1
+    invoke = load_handler(mode, spec, code_dir)
+    if invoke is None:
+        return 1
+    try:
+        listener = listen(port)
+    except OSError as exc:
+        log(f"fnd bootstrap: cannot listen on port {port}: {describe(exc)}")
+        return 1
+    if on_listening is not None:
+        on_listening()
+    serve_forever(listener, invoke)
+
+
 def main(argv):
     setup_stdio()
+    if len(argv) == 3 and argv[1] == "--stem" and argv[2] in ("python3", "shell"):
+        return stem_main(argv[2])
     if len(argv) != 2 or argv[1] not in ("python3", "shell"):
-        log("usage: bootstrap.py python3|shell")
+        log("usage: bootstrap.py [--stem] python3|shell")
         return 2
     _signal.signal(_signal.SIGTERM, on_sigterm)
     try:
-        mode = argv[1]
-        code_dir = os.environ.get("FN_CODE_DIR", "/function")
-        spec = os.environ.get("FN_HANDLER", "")
-        try:
-            port = parse_port()
-        except ValueError as exc:
-            log(f"fnd bootstrap: {exc}")
-            return 1
-        invoke = load_handler(mode, spec, code_dir)
-        if invoke is None:
-            return 1
-        try:
-            listener = listen(port)
-        except OSError as exc:
-            log(f"fnd bootstrap: cannot listen on port {port}: {describe(exc)}")
-            return 1
-        serve_forever(listener, invoke)
+        return serve(argv[1], os.environ.get("FN_HANDLER", ""), os.environ.get("FN_CODE_DIR", "/function"))
+    except Terminated:
+        return 0
+
+
+# ---------------------------------------------------------------------------- stem cells
+
+CONTROL_FD = 3
+MAX_CONTROL_MESSAGE = 1 << 20
+
+
+def stem_main(mode):
+    """A stem cell: the interpreter is up before any function exists.
+
+    fd 3 is the daemon's control socket (AF_UNIX, SOCK_SEQPACKET: one message per send).
+    We say b"ready"; one message then gives us a function, {"handler": str, "env": {str: str}},
+    whose code the daemon has mounted at /function by then. We answer b"ok" once listening on
+    $PORT, or report why the handler cannot load and exit 1 (the daemon reads our stderr).
+    A cell serves that one function until it is stopped; it never gets another.
+    """
+    import json  # paid here, before any request, instead of at specialization
+    if mode == "shell":
+        import subprocess  # noqa: F401 (load_shell_handler imports it; now it is cached)
+    else:
+        # The process's first compile() costs ~1 ms (the compiler warms up); the handler's
+        # module is compiled from source (-B, read-only /function), so pay that now.
+        compile("def handle(req):\n    return 'ok'\n", "<stem warm-up>", "exec")
+    control = _socket.socket(fileno=CONTROL_FD)
+    _signal.signal(_signal.SIGTERM, on_sigterm)
+    try:
+        control.send(b"ready")
+        message = control.recv(MAX_CONTROL_MESSAGE)
+        if not message:
+            return 0  # the daemon stopped before giving us a function
+        order = json.loads(message)
+        os.environ.update(order["env"])
+        return serve(mode, order["handler"], os.environ.get("FN_CODE_DIR", "/function"),
+                     on_listening=lambda: control.send(b"ok"))
     except Terminated:
         return 0
 

@@ -48,6 +48,17 @@ Status set_duration(std::chrono::milliseconds& field, const json::value& v) {
   return {};
 }
 
+Status set_count(uint32_t& field, const json::value& v) {
+  std::string text = scalar_text(v);
+  uint32_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > 64) {
+    return make_error("invalid_config", fmt::format("'{}' is not a count from 0 to 64", text));
+  }
+  field = value;
+  return {};
+}
+
 struct Key {
   std::string_view path;
   Setter set;
@@ -69,6 +80,10 @@ const Key kKeys[] = {
     {"limits.max_code_unpacked", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.limits.max_code_unpacked, v); }},
     {"logs.max_bytes_per_function", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.log_bytes_per_function, v); }},
     {"scheduler.memory_budget", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.memory_budget, v); }},
+    {"scheduler.stem_cells.python3", [](DaemonConfig& c, const json::value& v) { return set_count(c.stem_cells.python3, v); }},
+    {"scheduler.stem_cells.shell", [](DaemonConfig& c, const json::value& v) { return set_count(c.stem_cells.shell, v); }},
+    {"scheduler.stem_cells.node", [](DaemonConfig& c, const json::value& v) { return set_count(c.stem_cells.node, v); }},
+    {"scheduler.stem_cells.idle_memory", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.stem_cells.idle_memory, v); }},
     {"shutdown.drain_timeout", [](DaemonConfig& c, const json::value& v) { return set_duration(c.drain_timeout, v); }},
 };
 

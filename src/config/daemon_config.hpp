@@ -26,6 +26,15 @@ struct LimitSettings {
   uint64_t max_code_unpacked = 256ULL << 20;  // sum of file sizes after unpacking
 };
 
+// Stem cells kept ready per runtime (0 = none), and the memory limit of a cell until a
+// function takes it.
+struct StemCellSettings {
+  uint32_t python3 = 2;
+  uint32_t shell = 1;
+  uint32_t node = 1;
+  uint64_t idle_memory = 256ULL << 20;
+};
+
 struct DaemonConfig {
   std::string listen = "127.0.0.1:8080";
   std::string state_dir = "/var/lib/fnd";
@@ -34,6 +43,7 @@ struct DaemonConfig {
   LimitSettings limits;
   uint64_t log_bytes_per_function = 1ULL << 20;
   uint64_t memory_budget = 0;  // instances' resources.memory summed; 0 = 75% of the host's memory
+  StemCellSettings stem_cells;
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(10);
 };
 

@@ -93,11 +93,11 @@ void print_revisions(const json::array& revisions, SystemTime now) {
 }
 
 void print_instances(const json::array& instances, SystemTime now) {
-  Table table({"ID", "STATE", "IN-FLIGHT", "PID", "STARTED", "LAST-USED"});
+  Table table({"ID", "STATE", "IN-FLIGHT", "PID", "ORIGIN", "STARTED", "LAST-USED"});
   for (const auto& item : instances) {
     if (const auto* instance = item.if_object()) {
       table.add_row({json_text(*instance, "id"), json_text(*instance, "state"), json_text(*instance, "in_flight"),
-                     json_text(*instance, "pid"), format_age(json_text(*instance, "started_at"), now),
+                     json_text(*instance, "pid"), json_text(*instance, "origin"), format_age(json_text(*instance, "started_at"), now),
                      format_age(json_text(*instance, "last_used_at"), now)});
     }
   }

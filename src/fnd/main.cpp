@@ -23,6 +23,7 @@
 #include "runtime/container_runtime.hpp"
 #include "runtime/log_store.hpp"
 #include "scheduler/scheduler.hpp"
+#include "scheduler/stem_cell_pool.hpp"
 #include "store/code_store.hpp"
 #include "store/database.hpp"
 #include "store/function_repository.hpp"
@@ -37,6 +38,7 @@ struct Flags {
   std::string listen;
   std::string state_dir;
   std::string log_level;
+  bool no_stem_cells = false;
 };
 
 [[noreturn]] void fail(std::string_view message) {
@@ -55,10 +57,15 @@ fnd::config::DaemonConfig load_config(const Flags& flags) {
   if (!flags.listen.empty()) config.listen = flags.listen;
   if (!flags.state_dir.empty()) config.state_dir = flags.state_dir;
   if (!flags.log_level.empty()) config.log_level = flags.log_level;
+  if (flags.no_stem_cells) config.stem_cells.python3 = config.stem_cells.shell = config.stem_cells.node = 0;
   if (config.runtime.runtimes_dir.empty()) {
-    // Installed layout first; a build tree runs with the sources' bootstrap files.
-    config.runtime.runtimes_dir = fs::exists(std::string(FND_RUNTIMES_DIR) + "/bootstrap.py") ? FND_RUNTIMES_DIR
-                                                                                             : FND_SOURCE_RUNTIMES_DIR;
+    // The build tree's fnd runs with the sources' bootstrap files (an installed copy may be
+    // older); an installed fnd with the installed ones.
+    std::error_code ec;
+    bool in_build_tree = fs::canonical("/proc/self/exe", ec).parent_path() == fs::weakly_canonical(FND_BUILD_DIR, ec);
+    config.runtime.runtimes_dir = in_build_tree || !fs::exists(std::string(FND_RUNTIMES_DIR) + "/bootstrap.py")
+                                      ? FND_SOURCE_RUNTIMES_DIR
+                                      : FND_RUNTIMES_DIR;
   }
   return config;
 }
@@ -80,6 +87,39 @@ uint64_t host_memory_bytes() {
   return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) : 0;
 }
 
+// Gauges read at scrape time (on the io_context's thread, like everything they read).
+void describe_runtime(std::string& out, const fnd::scheduler::StemCellPool& cells, const fnd::runtime::ContainerRuntime& runtime) {
+  using fnd::config::RuntimeKind;
+  constexpr RuntimeKind kKinds[] = {RuntimeKind::python3, RuntimeKind::shell, RuntimeKind::node};
+  uint32_t idle_cells = 0;
+  out += "# HELP fnd_stem_cells_ready Stem cells started and waiting for a function, by runtime.\n"
+         "# TYPE fnd_stem_cells_ready gauge\n";
+  for (auto kind : kKinds) {
+    auto counts = cells.counts(kind);
+    idle_cells += counts.ready;
+    out += fmt::format("fnd_stem_cells_ready{{runtime=\"{}\"}} {}\n", fnd::config::to_string(kind), counts.ready);
+  }
+  out += "# HELP fnd_stem_cells_taken_total Stem cells given to a function, by runtime.\n"
+         "# TYPE fnd_stem_cells_taken_total counter\n";
+  for (auto kind : kKinds) {
+    out += fmt::format("fnd_stem_cells_taken_total{{runtime=\"{}\"}} {}\n", fnd::config::to_string(kind), cells.counts(kind).taken);
+  }
+  out += "# HELP fnd_stem_cell_start_failures_total Stem cells that failed to start, by runtime.\n"
+         "# TYPE fnd_stem_cell_start_failures_total counter\n";
+  for (auto kind : kKinds) {
+    out += fmt::format("fnd_stem_cell_start_failures_total{{runtime=\"{}\"}} {}\n", fnd::config::to_string(kind),
+                       cells.counts(kind).start_failures);
+  }
+  size_t live = runtime.live_instances();
+  out += fmt::format("# HELP fnd_instances Function instances running or starting (stem cells not included).\n"
+                     "# TYPE fnd_instances gauge\nfnd_instances {}\n", live > idle_cells ? live - idle_cells : 0);
+  long pages = 0;
+  std::ifstream("/proc/self/statm") >> pages >> pages;
+  out += fmt::format("# HELP process_resident_memory_bytes fnd's resident memory.\n"
+                     "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n",
+                     pages * ::sysconf(_SC_PAGE_SIZE));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,6 +129,7 @@ int main(int argc, char** argv) {
   app.add_option("-l,--listen", flags.listen, "HTTP listen address HOST:PORT (default 127.0.0.1:8080; port 0 picks one)");
   app.add_option("-s,--state-dir", flags.state_dir, "where the database, code and containers' state live (default /var/lib/fnd)");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
+  app.add_flag("--no-stem-cells", flags.no_stem_cells, "start every instance as a plain container (no stem cell pools)");
   app.set_version_flag("--version", std::string("fnd ") + FND_VERSION);
   CLI11_PARSE(app, argc, argv);
 
@@ -130,18 +171,30 @@ int main(int argc, char** argv) {
   fnd::runtime::ContainerRuntime runtime(io.get_executor(), runtime_options, code, logs);
 
   fnd::SteadyClock clock;
-  fnd::scheduler::ContainerLauncher launcher(runtime);
+  fnd::MetricsRegistry metrics;
+  fnd::scheduler::StemCellOptions cell_options;
+  cell_options.sizes = {{fnd::config::RuntimeKind::python3, config.stem_cells.python3},
+                        {fnd::config::RuntimeKind::shell, config.stem_cells.shell},
+                        {fnd::config::RuntimeKind::node, config.stem_cells.node}};
+  cell_options.idle_limits.memory_bytes = config.stem_cells.idle_memory;
+  fnd::scheduler::StemCellPool cells(io.get_executor(), runtime, cell_options);
+  fnd::scheduler::ContainerLauncher launcher(runtime, &cells);
   fnd::scheduler::SchedulerOptions scheduler_options;
+  scheduler_options.metrics = &metrics;
   scheduler_options.memory_budget_bytes = config.memory_budget > 0 ? config.memory_budget : host_memory_bytes() / 4 * 3;
   fnd::scheduler::Scheduler scheduler(io.get_executor(), launcher, clock, scheduler_options);
-  runtime.on_instance_exit([&scheduler](const auto& instance) { scheduler.instance_exited(instance); });
+  runtime.on_instance_exit([&scheduler, &cells](const auto& instance) {
+    if (instance->function().empty()) cells.cell_exited(instance);
+    else scheduler.instance_exited(instance);
+  });
 
   fnd::gateway::FunctionDirectory directory;
   if (auto st = directory.load(repository); !st) fail(st.error().message);
   for (const auto& name : directory.names()) scheduler.track(directory.find(name));
   fnd::gateway::FunctionApi api(repository, code, directory, scheduler, logs, blocking.get_executor());
-  fnd::gateway::InvokeProxy proxy(directory, scheduler, {config.runtime.start_timeout});
-  fnd::gateway::Router router(api, proxy, config.limits);
+  fnd::gateway::InvokeProxy proxy(directory, scheduler, metrics, {config.runtime.start_timeout});
+  fnd::gateway::Router router(api, proxy, metrics, config.limits);
+  metrics.add_collector([&cells, &runtime](std::string& out) { describe_runtime(out, cells, runtime); });
   fnd::gateway::HttpServer server(io.get_executor(), {listen->host, listen->port}, router);
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
@@ -162,13 +215,16 @@ int main(int argc, char** argv) {
       co_return;
     }
     scheduler.start();
+    cells.start();
     server.start();
     router.set_ready(true);
     std::string address = fmt::format("{}:{}", listen->host, server.port());
     std::ofstream(config.state_dir + "/fnd.addr") << address << "\n";
-    spdlog::info("fnd {} ready on http://{} (state {}, OCI runtime {}, {} functions, instance memory budget {})",
+    spdlog::info("fnd {} ready on http://{} (state {}, OCI runtime {}, {} functions, instance memory budget {}, "
+                 "stem cells python3 {}, shell {}, node {})",
                  FND_VERSION, address, config.state_dir, runtime.oci_runtime_path(), directory.names().size(),
-                 fnd::format_bytes(scheduler_options.memory_budget_bytes));
+                 fnd::format_bytes(scheduler_options.memory_budget_bytes), config.stem_cells.python3,
+                 config.stem_cells.shell, config.stem_cells.node);
   }, asio::detached);
 
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
@@ -180,6 +236,7 @@ int main(int argc, char** argv) {
       logs.close();  // log followers end their streams instead of holding the drain
       co_await server.drain(std::chrono::steady_clock::now() + config.drain_timeout);
       co_await scheduler.shutdown();
+      co_await cells.shutdown();
       co_await runtime.stop_all();
       spdlog::info("fnd stopped ({} instances left)", runtime.live_instances());
       io.stop();

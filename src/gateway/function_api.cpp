@@ -180,6 +180,7 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
   for (const auto& info : scheduler_.instances(name)) {
     json::object item{{"id", info.id}, {"revision", info.revision}, {"state", info.state}, {"in_flight", info.in_flight}};
     if (info.pid > 0) item["pid"] = info.pid;
+    item["origin"] = info.origin;
     if (!info.id.empty()) {
       item["started_at"] = format_rfc3339(info.started_at);
       item["last_used_at"] = format_rfc3339(info.last_used_at);

@@ -84,8 +84,21 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
   if (!revision) co_return co_await write_error(client, directory_.not_found(name), version, client_keep_alive);
   const auto timeout = revision->spec.timeout;
 
+  // Counted when this coroutine ends, however it ends; status 0 = nothing was sent.
+  struct AnswerRecord {
+    FunctionMetrics& metrics;
+    std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
+    unsigned status = 0;
+    ~AnswerRecord() { metrics.answered(status, std::chrono::steady_clock::now() - received); }
+  } record{metrics_.function(name)};
+  // Notes the status, then hands back write_error's awaitable (it is not a coroutine itself).
+  auto fail = [&](const Error& error, bool keep_alive) {
+    record.status = static_cast<unsigned>(error.http_status);
+    return write_error(client, error, version, keep_alive);
+  };
+
   auto lease = co_await scheduler_.acquire(revision, std::chrono::steady_clock::now() + options_.start_timeout + timeout);
-  if (!lease) co_return co_await write_error(client, lease.error(), version, client_keep_alive);
+  if (!lease) co_return co_await fail(lease.error(), client_keep_alive);
   runtime::Instance& instance = lease->instance();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
 
@@ -110,8 +123,7 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
     if (!socket) {
       lease->recycle();
       co_await instance.wait_for_exit(300ms);
-      co_return co_await write_error(client, exchange_failure(instance, name, asio::error::connection_refused), version,
-                                     client_keep_alive);
+      co_return co_await fail(exchange_failure(instance, name, asio::error::connection_refused), client_keep_alive);
     }
     upstream.emplace(std::move(*socket));
     spdlog::debug("invoke {}: attempt {} fd {} open {}", name, attempt, upstream->socket().native_handle(), upstream->socket().is_open());
@@ -131,19 +143,20 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
   }
   if (ec == beast::error::timeout) {
     lease->recycle();
-    co_return co_await write_error(client, make_error("function_timeout",
+    co_return co_await fail(make_error("function_timeout",
         fmt::format("function '{}' did not answer within {} (its timeout); the instance was recycled. Raise 'timeout' "
-                    "in the spec if it needs longer", name, format_duration(timeout)), 504), version, client_keep_alive);
+                    "in the spec if it needs longer", name, format_duration(timeout)), 504), client_keep_alive);
   }
   if (ec) {
     lease->recycle();
     co_await instance.wait_for_exit(300ms);
-    co_return co_await write_error(client, exchange_failure(instance, name, ec), version, client_keep_alive);
+    co_return co_await fail(exchange_failure(instance, name, ec), client_keep_alive);
   }
 
   // Relay the answer: header first, then the body as it arrives.
   auto& upstream_response = parser->get();
   http::response<http::buffer_body> response(upstream_response.result(), version);
+  record.status = upstream_response.result_int();
   copy_end_to_end_headers(upstream_response, response);
   bool body_expected = request.method() != http::verb::head && upstream_response.result_int() != 204 &&
                        upstream_response.result_int() != 304 && upstream_response.result_int() >= 200;
@@ -201,7 +214,7 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
                     ? make_error("function_timeout", fmt::format("function '{}' did not finish its answer within {} (its "
                                                                  "timeout); the instance was recycled", name, format_duration(timeout)), 504)
                     : exchange_failure(instance, name, ec);
-      co_return co_await write_error(client, e, version, false);
+      co_return co_await fail(e, false);
     }
     // Too late for an error response: cut the client connection so it sees a truncated answer.
     co_return false;

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/metrics.hpp"
 #include "gateway/function_directory.hpp"
 #include "gateway/http_server.hpp"
 #include "scheduler/scheduler.hpp"
@@ -24,8 +25,8 @@ struct InvokeOptions {
 
 class InvokeProxy {
  public:
-  InvokeProxy(FunctionDirectory& directory, scheduler::Scheduler& scheduler, InvokeOptions options)
-      : directory_(directory), scheduler_(scheduler), options_(options) {}
+  InvokeProxy(FunctionDirectory& directory, scheduler::Scheduler& scheduler, MetricsRegistry& metrics, InvokeOptions options)
+      : directory_(directory), scheduler_(scheduler), metrics_(metrics), options_(options) {}
 
   // `name` is the function, `target` what the function sees ("/a/b?x=1").
   boost::asio::awaitable<bool> invoke(Request& request, std::string_view name, std::string target,
@@ -38,6 +39,7 @@ class InvokeProxy {
 
   FunctionDirectory& directory_;
   scheduler::Scheduler& scheduler_;
+  MetricsRegistry& metrics_;
   InvokeOptions options_;
   std::vector<std::unique_ptr<char[]>> spare_relay_buffers_;
 };

@@ -64,6 +64,7 @@ asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& 
   }
   std::string_view path = target.substr(0, target.find('?'));
   if (path == "/healthz") co_return co_await write_text(client, 200, "ok\n", version, keep_alive);
+  if (path == "/metrics") co_return co_await write_text(client, 200, metrics_.render(), version, keep_alive);
   if (path == "/readyz") {
     if (ready_) co_return co_await write_text(client, 200, "ready\n", version, keep_alive);
     co_return co_await write_error(client, make_error("not_ready", "fnd is starting or shutting down", 503), version, keep_alive);

@@ -1,6 +1,7 @@
 #include "runtime/container_runtime.hpp"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -14,6 +15,7 @@
 #include "core/units.hpp"
 #include "runtime/internal/bundle.hpp"
 #include "runtime/internal/cgroups.hpp"
+#include "runtime/internal/code_mount.hpp"
 #include "runtime/internal/netns.hpp"
 #include "runtime/internal/process.hpp"
 
@@ -21,6 +23,7 @@ namespace fnd::runtime {
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
+namespace json = boost::json;
 using namespace std::chrono_literals;
 using internal::UniqueFd;
 
@@ -187,6 +190,8 @@ asio::awaitable<int> ContainerRuntime::sweep_previous_run() {
     }
   }
   int cgroups = internal::sweep_cgroups(cgroup_prefix_);
+  // Stem cells' code mounts, before their dirs go: removing files through them would delete code.
+  internal::unmount_tree(options_.state_dir + "/instances");
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(options_.state_dir + "/instances", ec)) {
     fs::remove_all(entry.path(), ec);
@@ -197,12 +202,49 @@ asio::awaitable<int> ContainerRuntime::sweep_previous_run() {
   co_return removed;
 }
 
+Result<std::vector<std::string>> ContainerRuntime::process_args(config::RuntimeKind kind, const std::string& handler,
+                                                                bool stem_cell, const std::string& function) const {
+  std::string bootstrap_py = std::string(internal::kBootstrapMount) + "/bootstrap.py";
+  std::vector<std::string> args;
+  switch (kind) {
+    case config::RuntimeKind::python3:
+    case config::RuntimeKind::shell:
+      args = {options_.python, "-B", "-s", bootstrap_py};
+      if (stem_cell) args.push_back("--stem");
+      args.push_back(kind == config::RuntimeKind::python3 ? "python3" : "shell");
+      return args;
+    case config::RuntimeKind::node:
+      if (access(options_.node.c_str(), X_OK) != 0) {
+        return make_error("runtime_unavailable", fmt::format("function '{}' uses the node runtime but {} is not installed "
+                                                             "on this host: apt-get install nodejs, or set runtime.node",
+                                                             function, options_.node), 502);
+      }
+      args = {options_.node, std::string(internal::kBootstrapMount) + "/bootstrap.js"};
+      if (stem_cell) args.push_back("--stem");
+      return args;
+    case config::RuntimeKind::binary: {
+      auto path = fs::path(handler).lexically_normal();
+      if (stem_cell || path.is_absolute() || path.empty() || *path.begin() == "..") {
+        return make_error("invalid_spec", fmt::format("spec field 'handler': '{}' must be a path inside the code, such as ./server", handler), 422);
+      }
+      return std::vector<std::string>{(fs::path(internal::kCodeMount) / path).string()};
+    }
+  }
+  return make_error("invalid_spec", "unknown runtime", 422);
+}
+
+static std::vector<std::string> base_environment(uint16_t port) {
+  return {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", fmt::format("PORT={}", port)};
+}
+
 asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const store::Revision& revision) {
   const config::FunctionSpec& spec = revision.spec;
   if (!code_.contains(spec.code)) {
     co_return make_error("code_missing", fmt::format("code {} of function '{}' is not in the code store; deploy it again",
                                                      spec.code, revision.function), 500);
   }
+  auto args = process_args(spec.runtime, spec.handler, false, revision.function);
+  if (!args) co_return args.error();
   auto netns = internal::NetworkNamespace::create();
   if (!netns) co_return netns.error();
   std::string id = fmt::format("{}-{}-{}", revision.function, revision.number, random_hex(6));
@@ -211,32 +253,9 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
 
   internal::ContainerConfig config;
   config.hostname = revision.function;
-  std::string bootstrap = std::string(internal::kBootstrapMount) + "/bootstrap.py";
-  switch (spec.runtime) {
-    case config::RuntimeKind::python3: config.args = {options_.python, "-B", "-s", bootstrap, "python3"}; break;
-    case config::RuntimeKind::shell: config.args = {options_.python, "-B", "-s", bootstrap, "shell"}; break;
-    case config::RuntimeKind::node:
-      if (access(options_.node.c_str(), X_OK) != 0) {
-        co_return make_error("runtime_unavailable", fmt::format("function '{}' uses the node runtime but {} is not installed "
-                                                                "on this host: apt-get install nodejs, or set runtime.node",
-                                                                revision.function, options_.node), 502);
-      }
-      config.args = {options_.node, std::string(internal::kBootstrapMount) + "/bootstrap.js"};
-      break;
-    case config::RuntimeKind::binary: {
-      auto path = fs::path(spec.handler).lexically_normal();
-      if (path.is_absolute() || path.empty() || *path.begin() == "..") {
-        co_return make_error("invalid_spec", fmt::format("spec field 'handler': '{}' must be a path inside the code, such as ./server", spec.handler), 422);
-      }
-      config.args = {(fs::path(internal::kCodeMount) / path).string()};
-      break;
-    }
-  }
+  config.args = std::move(*args);
   for (const auto& [k, v] : spec.env) config.env.push_back(k + "=" + v);
-  config.env.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
-  config.env.push_back("HOME=/tmp");
-  config.env.push_back("LANG=C.UTF-8");
-  config.env.push_back(fmt::format("PORT={}", options_.port));
+  for (auto& e : base_environment(options_.port)) config.env.push_back(std::move(e));
   config.env.push_back("FN_NAME=" + revision.function);
   config.env.push_back(fmt::format("FN_REVISION={}", revision.number));
   config.env.push_back("FN_HANDLER=" + spec.handler);
@@ -246,20 +265,192 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
   config.netns_path = instance->netns_->path();
   config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
   config.resources = spec.resources;
-  std::string bundle = bundle_dir(id);
-  if (Status st = internal::write_bundle(bundle, internal::build_oci_config(config)); !st) co_return st.error();
+  if (Status st = internal::write_bundle(bundle_dir(id), internal::build_oci_config(config)); !st) co_return st.error();
 
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  if (Status launched = co_await launch(instance, -1); !launched) co_return launched.error();
+  if (Status ready = co_await wait_until_ready(instance, deadline); !ready) {
+    co_await stop(instance, true);
+    co_return ready.error();
+  }
+  instance->state_ = InstanceState::ready;
+  logs_.append(instance->function(), id, LogStream::system, fmt::format("instance started (pid {})", instance->pid_));
+  co_return instance;
+}
+
+asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_cell(config::RuntimeKind kind,
+                                                                                    const config::ResourceLimits& limits) {
+  auto args = process_args(kind, "", true, "(stem cell)");
+  if (!args) co_return args.error();
+  auto netns = internal::NetworkNamespace::create();
+  if (!netns) co_return netns.error();
+  std::string id = fmt::format("cell-{}-{}", config::to_string(kind), random_hex(8));
+  auto instance = std::make_shared<Instance>(id, "", 0, limits.memory_bytes,
+                                             std::make_unique<internal::NetworkNamespace>(std::move(*netns)), options_.port);
+  instance->from_stem_cell_ = true;
+
+  std::string bundle = bundle_dir(id);
+  std::string code_point = bundle + "/function";
+  std::error_code ec;
+  fs::create_directories(code_point, ec);
+  if (ec) co_return host_error(fmt::format("cannot create {}: {}", code_point, ec.message()));
+  if (Status st = internal::make_shared_mount_point(code_point); !st) {
+    fs::remove_all(bundle, ec);
+    co_return st.error();
+  }
+  internal::ContainerConfig config;
+  config.hostname = "fnd-cell";
+  config.args = std::move(*args);
+  config.env = base_environment(options_.port);
+  config.rootfs = rootfs_;
+  config.code_dir = code_point;
+  config.runtimes_dir = options_.runtimes_dir;
+  config.netns_path = instance->netns_->path();
+  config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
+  config.resources = limits;
+  config.stem_cell = true;
+  if (Status st = internal::write_bundle(bundle, internal::build_oci_config(config)); !st) {
+    remove_bundle(*instance);
+    co_return st.error();
+  }
+
+  int ends[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
+    remove_bundle(*instance);
+    co_return make_errno_error("socketpair_failed", "socketpair", errno);
+  }
+  instance->control_fd_ = ends[0];
+  UniqueFd cell_end(ends[1]);
+  // The order message carries the function's env: let it be as large as a spec allows.
+  int buffer = 1 << 20;
+  ::setsockopt(ends[0], SOL_SOCKET, SO_SNDBUFFORCE, &buffer, sizeof buffer);
+
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  Status launched = co_await launch(instance, cell_end.get());
+  cell_end = UniqueFd();  // only the container holds it now: its end closing means the cell died
+  if (!launched) co_return launched.error();
+  auto hello = co_await read_control(instance, deadline);
+  if (!hello || *hello != "ready") {
+    Error failure = start_failure(*instance, "its bootstrap did not report ready within runtime.start_timeout");
+    if (hello) {
+      // It closed the control socket: it is exiting, and its exit and stderr say why.
+      co_await instance->wait_for_exit(std::chrono::seconds(1));
+      Status exited = co_await wait_until_ready(instance, std::chrono::steady_clock::now());
+      failure = exited ? start_failure(*instance, "its bootstrap closed its control socket") : exited.error();
+    }
+    co_await stop(instance, true);
+    co_return failure;
+  }
+  instance->state_ = InstanceState::ready;
+  spdlog::debug("stem cell {} ready (pid {})", id, instance->pid_);
+  co_return instance;
+}
+
+asio::awaitable<Status> ContainerRuntime::specialize(const std::shared_ptr<Instance>& cell, const store::Revision& revision) {
+  const config::FunctionSpec& spec = revision.spec;
+  auto unusable = [&](std::string_view why) {
+    return make_error("stem_cell_unusable", fmt::format("stem cell {} cannot take function '{}': {}", cell->id(),
+                                                        revision.function, why), 500);
+  };
+  if (!cell->from_stem_cell_ || !cell->function_.empty()) co_return unusable("a function has taken it already");
+  if (cell->exit_ || cell->state_ != InstanceState::ready) co_return unusable("it is not running");
+  if (!code_.contains(spec.code)) {
+    co_return make_error("code_missing", fmt::format("code {} of function '{}' is not in the code store; deploy it again",
+                                                     spec.code, revision.function), 500);
+  }
+  if (Status st = internal::bind_read_only(code_.directory(spec.code), bundle_dir(cell->id()) + "/function"); !st) {
+    co_return unusable(st.error().message);
+  }
+  if (Status st = internal::set_limits(cgroup_name(cell->id()), spec.resources); !st) co_return unusable(st.error().message);
+
+  json::object env;
+  for (const auto& [k, v] : spec.env) env[k] = v;
+  env["FN_NAME"] = revision.function;
+  env["FN_REVISION"] = std::to_string(revision.number);
+  env["FN_HANDLER"] = spec.handler;
+  std::string order = json::serialize(json::object{{"handler", spec.handler}, {"env", std::move(env)}});
+  // From here on what the bootstrap logs is the function's.
+  cell->function_ = revision.function;
+  cell->revision_ = revision.number;
+  cell->memory_limit_ = spec.resources.memory_bytes;
+  cell->state_ = InstanceState::starting;
+  if (::send(cell->control_fd_, order.data(), order.size(), MSG_NOSIGNAL | MSG_DONTWAIT) != static_cast<ssize_t>(order.size())) {
+    co_return unusable(fmt::format("cannot send it the function: {}", std::strerror(errno)));
+  }
+
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  auto answer = co_await read_control(cell, deadline);
+  if (!answer) {
+    co_await stop(cell, true);
+    co_return start_failure(*cell, fmt::format("it did not load its handler within {} (runtime.start_timeout)",
+                                               format_duration(options_.start_timeout)));
+  }
+  if (*answer != "ok") {
+    // The bootstrap closed the socket: it could not load the handler and is exiting.
+    co_await cell->wait_for_exit(std::chrono::seconds(2));
+  }
+  if (Status ready = co_await wait_until_ready(cell, deadline); !ready) {
+    co_await stop(cell, true);
+    co_return ready.error();
+  }
+  cell->state_ = InstanceState::ready;
+  logs_.append(cell->function(), cell->id(), LogStream::system,
+               fmt::format("instance started from stem cell (pid {})", cell->pid_));
+  co_return Status{};
+}
+
+bool ContainerRuntime::stem_cell_can_serve(const config::FunctionSpec& spec) {
+  if (spec.runtime == config::RuntimeKind::binary) return false;
+  constexpr std::string_view kReadAtStartup[] = {"PYTHON", "NODE_", "UV_", "LD_", "GLIBC_TUNABLES", "MALLOC_", "LANG",
+                                                  "LC_", "TZ"};
+  for (const auto& [name, value] : spec.env) {
+    for (auto prefix : kReadAtStartup) {
+      if (std::string_view(name).starts_with(prefix)) return false;
+    }
+  }
+  return true;
+}
+
+asio::awaitable<Result<std::string>> ContainerRuntime::read_control(const std::shared_ptr<Instance>& instance,
+                                                                    std::chrono::steady_clock::time_point deadline) {
+  asio::posix::stream_descriptor control(executor_, ::dup(instance->control_fd_));
+  asio::steady_timer timer(executor_, deadline);
+  bool timed_out = false;
+  timer.async_wait([&control, &timed_out](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: the read finished first (the coroutine frame still exists then)
+    timed_out = true;
+    control.cancel();
+  });
+  std::array<char, 256> message;
+  auto [ec, n] = co_await control.async_read_some(asio::buffer(message), asio::as_tuple(asio::use_awaitable));
+  timer.cancel();
+  if (timed_out) co_return make_error("stem_cell_timeout", "no answer on the control socket", 504);
+  if (ec) co_return std::string();
+  co_return std::string(message.data(), n);
+}
+
+asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>& instance, int control_fd) {
+  const std::string& id = instance->id();
+  std::string bundle = bundle_dir(id);
   auto out = internal::make_pipe();
   auto err = internal::make_pipe();
-  if (!out || !err) co_return (out ? err.error() : out.error());
+  if (!out || !err) {
+    remove_bundle(*instance);
+    co_return (out ? err.error() : out.error());
+  }
   std::string pid_file = bundle + "/pid";
-  auto crun = internal::spawn(oci_command({"--log", bundle + "/oci.log", "run", "--detach", "--bundle", bundle,
-                                           "--pid-file", pid_file, id}),
-                              out->write_end.get(), err->write_end.get());
+  std::vector<std::string> argv = oci_command({"--log", bundle + "/oci.log", "run", "--detach", "--bundle", bundle,
+                                               "--pid-file", pid_file});
+  if (control_fd >= 0) {
+    argv.push_back("--preserve-fds");
+    argv.push_back("1");
+  }
+  argv.push_back(id);
+  auto crun = internal::spawn(argv, out->write_end.get(), err->write_end.get(), control_fd);
   out->write_end = UniqueFd();
   err->write_end = UniqueFd();
   if (!crun) {
-    fs::remove_all(bundle);
+    remove_bundle(*instance);
     co_return crun.error();
   }
   children_->track(crun->pid);
@@ -267,7 +458,6 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
   asio::co_spawn(executor_, read_output(instance, out->read_end.release(), LogStream::stdout_stream), asio::detached);
   asio::co_spawn(executor_, read_output(instance, err->read_end.release(), LogStream::stderr_stream), asio::detached);
 
-  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   internal::ExitStatus crun_status = co_await internal::wait_for_exit(crun->pidfd);
   children_->untrack(crun->pid);
   int pid = 0;
@@ -280,7 +470,7 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
     instance->state_ = InstanceState::stopped;
     instance->exit_ = InstanceExit{crun_status.code, crun_status.signal, crun_status.signaled, false, false};
     co_await delete_container(id);
-    fs::remove_all(bundle);
+    remove_bundle(*instance);
     live_.erase(id);
     instance->cleaned_up_ = true;
     co_return e;
@@ -292,19 +482,21 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
     // Already gone and reaped: treat as an exit we cannot describe.
     Error e = start_failure(*instance, "its process ended before fnd could watch it");
     co_await delete_container(id);
-    fs::remove_all(bundle);
+    remove_bundle(*instance);
     live_.erase(id);
     co_return e;
   }
   asio::co_spawn(executor_, watch_exit(instance), asio::detached);
+  co_return Status{};
+}
 
-  if (Status ready = co_await wait_until_ready(instance, deadline); !ready) {
-    co_await stop(instance, true);
-    co_return ready.error();
-  }
-  instance->state_ = InstanceState::ready;
-  logs_.append(instance->function(), id, LogStream::system, fmt::format("instance started (pid {})", pid));
-  co_return instance;
+void ContainerRuntime::remove_bundle(const Instance& instance) {
+  std::string bundle = bundle_dir(instance.id());
+  // A stem cell's bundle holds mounts (its code): removing files through them would delete code.
+  if (instance.from_stem_cell_) internal::unmount_tree(bundle);
+  std::error_code ec;
+  fs::remove_all(bundle, ec);
+  if (ec) spdlog::warn("cannot remove {}: {}", bundle, ec.message());
 }
 
 asio::awaitable<Status> ContainerRuntime::wait_until_ready(const std::shared_ptr<Instance>& instance,
@@ -356,7 +548,9 @@ asio::awaitable<void> ContainerRuntime::read_output(std::shared_ptr<Instance> in
         static_cast<size_t>(std::count(instance->stderr_head_.begin(), instance->stderr_head_.end(), '\n')) < kStderrHeadLines) {
       instance->stderr_head_ += line.substr(0, kStderrHeadBytes - instance->stderr_head_.size()) + "\n";
     }
-    logs_.append(instance->function(), instance->id(), stream, std::move(line));
+    // A stem cell that no function has taken yet speaks only for the runtime's bootstrap.
+    if (instance->function().empty()) spdlog::warn("stem cell {}: {}", instance->id(), line);
+    else logs_.append(instance->function(), instance->id(), stream, std::move(line));
   };
   while (true) {
     auto [ec, n] = co_await pipe.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
@@ -388,11 +582,11 @@ asio::awaitable<void> ContainerRuntime::watch_exit(std::shared_ptr<Instance> ins
   std::string what = exit.out_of_memory ? fmt::format("was killed for running out of memory (limit {})", format_bytes(instance->memory_limit()))
                      : exit.requested   ? std::string("stopped")
                                         : exit.describe();
-  logs_.append(instance->function(), instance->id(), LogStream::system, "instance " + what);
+  if (instance->function().empty()) spdlog::info("stem cell {} {}", instance->id(), what);
+  else logs_.append(instance->function(), instance->id(), LogStream::system, "instance " + what);
   if (exit_listener_) exit_listener_(instance);
   co_await delete_container(instance->id());
-  std::error_code ec;
-  fs::remove_all(bundle_dir(instance->id()), ec);
+  remove_bundle(*instance);
   instance->netns_.reset();
   live_.erase(instance->id());
   instance->cleaned_up_ = true;

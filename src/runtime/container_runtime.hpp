@@ -52,6 +52,21 @@ class ContainerRuntime {
   // Starts an instance of `revision` and waits until it accepts connections on $PORT.
   // Errors: 502 function_start_failed (with the instance's first stderr lines), 500 on host problems.
   boost::asio::awaitable<Result<std::shared_ptr<Instance>>> start(const store::Revision& revision);
+  // Starts a stem cell of `kind` (python3, shell or node): a container whose bootstrap is up but
+  // has no function yet, within `limits` until a function takes it. Resolves once the bootstrap
+  // says it is ready. Errors as start() (502 function_start_failed names the cell).
+  boost::asio::awaitable<Result<std::shared_ptr<Instance>>> start_stem_cell(config::RuntimeKind kind,
+                                                                           const config::ResourceLimits& limits);
+  // Gives the stem cell to `revision` for the rest of its life: mounts the code at its /function,
+  // sets the function's cgroup limits, sends handler and env to the bootstrap and waits until it
+  // accepts connections. Errors: 500 stem_cell_unusable when the cell cannot take the function
+  // (it died, a mount failed; start a plain instance instead and stop the cell), else as start()
+  // (the function's own failure to load: a plain start would fail alike).
+  boost::asio::awaitable<Status> specialize(const std::shared_ptr<Instance>& cell, const store::Revision& revision);
+  // Whether a stem cell can serve `spec`: not for binary functions, nor for env that the
+  // interpreter reads only when it starts (PYTHON*, NODE_*, LD_*, LANG, LC_*, TZ, ...).
+  static bool stem_cell_can_serve(const config::FunctionSpec& spec);
+
   // Stops the instance (SIGTERM, then SIGKILL after stop_timeout; at once when `kill`), deletes
   // its container and bundle, and returns when all of that is done. Idempotent.
   boost::asio::awaitable<void> stop(std::shared_ptr<Instance> instance, bool kill = false);
@@ -66,6 +81,15 @@ class ContainerRuntime {
   const std::string& oci_runtime_path() const { return oci_path_; }
 
  private:
+  // Runs the OCI runtime on the instance's prepared bundle and waits until the container's
+  // process is handed over (or cleans up and says why not). `control_fd` becomes the process's fd 3.
+  boost::asio::awaitable<Status> launch(const std::shared_ptr<Instance>& instance, int control_fd);
+  // The next message on a stem cell's control socket; "" when the cell closed it.
+  boost::asio::awaitable<Result<std::string>> read_control(const std::shared_ptr<Instance>& instance,
+                                                           std::chrono::steady_clock::time_point deadline);
+  Result<std::vector<std::string>> process_args(config::RuntimeKind kind, const std::string& handler, bool stem_cell,
+                                                const std::string& function) const;
+  void remove_bundle(const Instance& instance);
   boost::asio::awaitable<void> watch_exit(std::shared_ptr<Instance> instance);
   boost::asio::awaitable<void> read_output(std::shared_ptr<Instance> instance, int fd, LogStream stream);
   boost::asio::awaitable<Status> wait_until_ready(const std::shared_ptr<Instance>& instance,

@@ -39,6 +39,7 @@ Instance::Instance(std::string id, std::string function, uint32_t revision, uint
 
 Instance::~Instance() {
   if (pidfd_ >= 0) ::close(pidfd_);
+  if (control_fd_ >= 0) ::close(control_fd_);
 }
 
 asio::awaitable<Result<tcp::socket>> Instance::connect() {

@@ -47,7 +47,10 @@ class Instance {
   Instance& operator=(const Instance&) = delete;
 
   const std::string& id() const { return id_; }
+  // Empty while the instance is a stem cell that no function has taken yet.
   const std::string& function() const { return function_; }
+  // Whether it was started as a stem cell (it keeps saying so after a function took it).
+  bool from_stem_cell() const { return from_stem_cell_; }
   uint32_t revision() const { return revision_; }
   uint64_t memory_limit() const { return memory_limit_; }
   int pid() const { return pid_; }
@@ -80,6 +83,8 @@ class Instance {
   uint16_t port_;
   int pid_ = -1;
   int pidfd_ = -1;
+  bool from_stem_cell_ = false;
+  int control_fd_ = -1;  // a stem cell's end of its control socket
   InstanceState state_ = InstanceState::starting;
   bool stop_requested_ = false;
   SystemTime started_at_ = std::chrono::system_clock::now();

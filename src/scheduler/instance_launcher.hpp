@@ -15,6 +15,8 @@ class ContainerRuntime;
 
 namespace fnd::scheduler {
 
+class StemCellPool;
+
 class InstanceLauncher {
  public:
   virtual ~InstanceLauncher() = default;
@@ -24,14 +26,18 @@ class InstanceLauncher {
   virtual boost::asio::awaitable<void> stop(std::shared_ptr<runtime::Instance> instance, bool kill) = 0;
 };
 
+// Starts an instance from a stem cell of the function's runtime when one is ready (and the
+// function can use one), else as a plain container.
 class ContainerLauncher final : public InstanceLauncher {
  public:
-  explicit ContainerLauncher(runtime::ContainerRuntime& runtime) : runtime_(runtime) {}
+  explicit ContainerLauncher(runtime::ContainerRuntime& runtime, StemCellPool* cells = nullptr)
+      : runtime_(runtime), cells_(cells) {}
   boost::asio::awaitable<Result<std::shared_ptr<runtime::Instance>>> start(const store::Revision& revision) override;
   boost::asio::awaitable<void> stop(std::shared_ptr<runtime::Instance> instance, bool kill) override;
 
  private:
   runtime::ContainerRuntime& runtime_;
+  StemCellPool* cells_;
 };
 
 }  // namespace fnd::scheduler

@@ -6,6 +6,7 @@
 #include "core/notifier.hpp"
 #include "core/units.hpp"
 #include "runtime/container_runtime.hpp"
+#include "scheduler/stem_cell_pool.hpp"
 
 namespace fnd::scheduler {
 
@@ -57,6 +58,15 @@ struct RevisionPool {
 }  // namespace internal
 
 asio::awaitable<Result<std::shared_ptr<runtime::Instance>>> ContainerLauncher::start(const store::Revision& revision) {
+  if (cells_ && runtime::ContainerRuntime::stem_cell_can_serve(revision.spec)) {
+    if (auto cell = cells_->take(revision.spec.runtime)) {
+      Status specialized = co_await runtime_.specialize(cell, revision);
+      if (specialized) co_return cell;
+      if (specialized.error().code != "stem_cell_unusable") co_return specialized.error();
+      spdlog::warn("{}; starting a plain instance instead", specialized.error().message);
+      co_await runtime_.stop(cell, true);
+    }
+  }
   co_return co_await runtime_.start(revision);
 }
 
@@ -172,10 +182,16 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
 void Scheduler::start_instance(std::shared_ptr<internal::RevisionPool> pool, bool prewarm) {
   ++pool->starting;
   asio::co_spawn(executor_, [this, pool, prewarm]() -> asio::awaitable<void> {
+    auto asked_at = std::chrono::steady_clock::now();
     auto started = co_await launcher_.start(*pool->revision);
     --pool->starting;
     if (started) {
       auto instance = *started;
+      if (options_.metrics) {
+        FunctionMetrics& metrics = options_.metrics->function(pool->revision->function);
+        (instance->from_stem_cell() ? metrics.cold_starts_stem_cell : metrics.cold_starts_container).add();
+        metrics.cold_start_duration.observe(std::chrono::steady_clock::now() - asked_at);
+      }
       if (pool->retired || stopping_ || instance->exit()) {
         stop_detached(instance, false);
       } else {
@@ -449,7 +465,8 @@ std::vector<InstanceInfo> Scheduler::instances(const std::string& function) cons
       const auto& instance = *slot.instance;
       std::string state(runtime::to_string(instance.state()));
       if (instance.state() == runtime::InstanceState::ready && slot.in_flight > 0) state = "busy";
-      out.push_back({instance.id(), number, state, slot.in_flight, instance.pid(), instance.started_at(), slot.last_used_wall});
+      out.push_back({instance.id(), number, state, slot.in_flight, instance.pid(),
+                     instance.from_stem_cell() ? "stem cell" : "container", instance.started_at(), slot.last_used_wall});
     }
     for (uint32_t i = 0; i < pool->starting; ++i) out.push_back({"", number, "starting", 0, 0, {}, {}});
   }

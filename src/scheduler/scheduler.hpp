@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/metrics.hpp"
 #include "core/notifier.hpp"
 #include "core/time.hpp"
 #include "runtime/instance.hpp"
@@ -64,6 +65,7 @@ struct InstanceInfo {
   std::string state;  // starting, ready, busy, stopping
   uint32_t in_flight = 0;
   int pid = 0;
+  std::string origin;  // "stem cell" or "container": how it started
   SystemTime started_at;
   SystemTime last_used_at;
 };
@@ -89,6 +91,7 @@ struct SchedulerOptions {
   // Sum of resources.memory over all instances (running and starting); 0 = no budget. When a start
   // would pass it, idle instances of other functions are stopped, least recently used first.
   uint64_t memory_budget_bytes = 0;
+  MetricsRegistry* metrics = nullptr;  // instance starts are counted here when set
 };
 
 class Scheduler {

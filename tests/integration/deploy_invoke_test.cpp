@@ -103,6 +103,15 @@ TEST_CASE("python3 function answers with its return value", "[integration]") {
 
   // A second call reuses the warm instance.
   CHECK(fnd.invoke("hello", "again").body == "hello again");
+
+  // /metrics counts both answers and the one cold start.
+  HttpAnswer metrics = fnd.http("GET", "/metrics");
+  INFO(metrics.body);
+  CHECK(metrics.status == 200);
+  CHECK_THAT(metrics.body, Catch::Contains("fnd_invocations_total{function=\"hello\",code=\"2xx\"} 2\n"));
+  CHECK_THAT(metrics.body, Catch::Contains("fnd_invocation_duration_seconds_count{function=\"hello\"} 2\n"));
+  CHECK_THAT(metrics.body, Catch::Contains("fnd_cold_starts_total{function=\"hello\",origin=\"container\"} 1\n"));
+  CHECK_THAT(metrics.body, Catch::Contains("fnd_instances 1\n"));
 }
 
 TEST_CASE("python3 function sees method, path, query and headers and sets status and headers", "[integration]") {

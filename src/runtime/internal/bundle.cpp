@@ -18,11 +18,10 @@ constexpr const char* kUsrLinked[] = {"bin", "sbin", "lib", "lib32", "lib64", "l
 constexpr const char* kHostReadOnly[] = {"/usr", "/etc/ssl", "/etc/alternatives", "/etc/ld.so.cache",
                                          "/etc/localtime", "/etc/mime.types"};
 
-json::object bind_mount(const std::string& source, const std::string& destination) {
-  return {{"destination", destination},
-          {"type", "bind"},
-          {"source", source},
-          {"options", json::array{"rbind", "ro", "nosuid", "nodev"}}};
+json::object bind_mount(const std::string& source, const std::string& destination, bool receives_mounts = false) {
+  json::array options{"rbind", "ro", "nosuid", "nodev"};
+  if (receives_mounts) options.push_back("rslave");
+  return {{"destination", destination}, {"type", "bind"}, {"source", source}, {"options", std::move(options)}};
 }
 
 json::array capability_set() { return json::array{}; }
@@ -48,7 +47,7 @@ json::object build_oci_config(const ContainerConfig& c) {
     fs::path host = fs::path("/") / dir;
     if (fs::is_directory(host) && !fs::is_symlink(host)) mounts.push_back(bind_mount(host, host));
   }
-  mounts.push_back(bind_mount(c.code_dir, kCodeMount));
+  mounts.push_back(bind_mount(c.code_dir, kCodeMount, c.stem_cell));
   mounts.push_back(bind_mount(c.runtimes_dir, kBootstrapMount));
 
   json::array env;
@@ -63,7 +62,7 @@ json::object build_oci_config(const ContainerConfig& c) {
     resources["cpu"] = json::object{{"period", kPeriod}, {"quota", static_cast<int64_t>(c.resources.cpu * kPeriod)}};
   }
 
-  return json::object{
+  json::object config{
       {"ociVersion", "1.0.2"},
       {"process",
        json::object{
@@ -94,6 +93,9 @@ json::object build_oci_config(const ContainerConfig& c) {
            {"readonlyPaths", json::array{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
        }},
   };
+  // crun makes the whole tree private by default, which would cut /function off from the host.
+  if (c.stem_cell) config["linux"].as_object()["rootfsPropagation"] = "rslave";
+  return config;
 }
 
 Status prepare_rootfs_template(const std::string& dir) {

@@ -26,6 +26,9 @@ struct ContainerConfig {
   std::string netns_path;
   std::string cgroups_path;      // "/fnd/<id>"
   config::ResourceLimits resources;
+  // A stem cell: /function is bound with rslave propagation (and the root too, as
+  // propagation needs), so the code fnd mounts on code_dir later appears inside.
+  bool stem_cell = false;
 };
 
 // The OCI runtime-spec config.json for one instance: read-only root, host system dirs bound

@@ -1,5 +1,6 @@
 #include "runtime/internal/cgroups.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -7,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <fmt/format.h>
 
 namespace fnd::runtime::internal {
 
@@ -38,7 +41,53 @@ std::vector<fs::path> hierarchy_roots() {
   return roots;
 }
 
+// Writes `value` to the first of `files` that exists; false when none does. Plain syscalls:
+// this runs on a cold start's critical path.
+Result<bool> write_first_existing(std::initializer_list<fs::path> files, const std::string& value) {
+  for (const auto& file : files) {
+    int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      return make_errno_error("cgroup_update_failed", fmt::format("cannot open {}", file.string()), errno);
+    }
+    ssize_t written = ::write(fd, value.data(), value.size());
+    int err = errno;
+    ::close(fd);
+    if (written != static_cast<ssize_t>(value.size())) {
+      return make_errno_error("cgroup_update_failed", fmt::format("cannot write '{}' to {}", value, file.string()), err);
+    }
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+Status set_limits(const std::string& name, const config::ResourceLimits& limits) {
+  const fs::path root(kCgroupRoot);
+  auto v1 = [&](const char* controller, const char* file) { return root / controller / kCgroupParent / name / file; };
+  auto v2 = [&](const char* file) { return root / kCgroupParent / name / file; };
+  auto hybrid = [&](const char* file) { return root / "unified" / kCgroupParent / name / file; };
+
+  auto memory = write_first_existing({v1("memory", "memory.limit_in_bytes"), v2("memory.max")}, std::to_string(limits.memory_bytes));
+  if (!memory) return memory.error();
+  if (!*memory) return make_error("cgroup_update_failed", fmt::format("no memory cgroup for {}", name), 500);
+  auto pids = write_first_existing({v1("pids", "pids.max"), v2("pids.max"), hybrid("pids.max")}, std::to_string(limits.pids));
+  if (!pids) return pids.error();
+  constexpr int64_t kPeriod = 100000;
+  int64_t quota = limits.cpu > 0 ? static_cast<int64_t>(limits.cpu * kPeriod) : -1;
+  auto period = write_first_existing({v1("cpu", "cpu.cfs_period_us")}, std::to_string(kPeriod));
+  if (!period) return period.error();
+  if (*period) {
+    auto cpu = write_first_existing({v1("cpu", "cpu.cfs_quota_us")}, std::to_string(quota));
+    if (!cpu) return cpu.error();
+  } else {
+    std::string max = quota > 0 ? fmt::format("{} {}", quota, kPeriod) : fmt::format("max {}", kPeriod);
+    auto cpu = write_first_existing({v2("cpu.max"), hybrid("cpu.max")}, max);
+    if (!cpu) return cpu.error();
+  }
+  return {};
+}
 
 uint64_t oom_kill_count(const std::string& name) {
   fs::path v1 = fs::path(kCgroupRoot) / "memory" / kCgroupParent / name / "memory.oom_control";

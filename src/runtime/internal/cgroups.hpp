@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#include "config/function_spec.hpp"
+#include "core/error.hpp"
+
 namespace fnd::runtime::internal {
 
 constexpr const char* kCgroupParent = "fnd";
@@ -16,5 +19,9 @@ uint64_t oom_kill_count(const std::string& name);
 // The prefix is this daemon's: other fnd daemons on the host keep their instances.
 // Returns how many cgroups were removed.
 int sweep_cgroups(const std::string& prefix);
+
+// Sets the memory, pids and CPU limits of the running cgroup /fnd/<name> (v1, v2 or hybrid):
+// a stem cell takes on the limits of the function it is given.
+Status set_limits(const std::string& name, const config::ResourceLimits& limits);
 
 }  // namespace fnd::runtime::internal

@@ -50,7 +50,7 @@ int pidfd_send_signal(int pidfd, int signal) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
 }
 
-Result<Spawned> spawn(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd) {
+Result<Spawned> spawn(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd, int fd3) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -58,6 +58,7 @@ Result<Spawned> spawn(const std::vector<std::string>& argv, int stdout_fd, int s
   else posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
   else posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  if (fd3 >= 0) posix_spawn_file_actions_adddup2(&actions, fd3, 3);
 
   // The daemon blocks SIGTERM/SIGINT for its signal_set; children must get the defaults back.
   posix_spawnattr_t attr;

@@ -46,12 +46,12 @@ struct ExitStatus {
 };
 
 // Spawns argv[0] (an absolute path) with stdin from /dev/null and the given fds as stdout and
-// stderr (-1 = /dev/null). Returns a pidfd for the child.
+// stderr (-1 = /dev/null), and `fd3` (when >= 0) as its fd 3. Returns a pidfd for the child.
 struct Spawned {
   pid_t pid = -1;
   UniqueFd pidfd;
 };
-Result<Spawned> spawn(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd);
+Result<Spawned> spawn(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd, int fd3 = -1);
 
 // Waits (without blocking the thread) until the process behind `pidfd` exits, reaps it.
 boost::asio::awaitable<ExitStatus> wait_for_exit(const UniqueFd& pidfd);
