@@ -84,6 +84,7 @@ const Key kKeys[] = {
     {"scheduler.stem_cells.shell", [](DaemonConfig& c, const json::value& v) { return set_count(c.stem_cells.shell, v); }},
     {"scheduler.stem_cells.node", [](DaemonConfig& c, const json::value& v) { return set_count(c.stem_cells.node, v); }},
     {"scheduler.stem_cells.idle_memory", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.stem_cells.idle_memory, v); }},
+    {"scheduler.precreated_max", [](DaemonConfig& c, const json::value& v) { return set_count(c.precreated_max, v); }},
     {"shutdown.drain_timeout", [](DaemonConfig& c, const json::value& v) { return set_duration(c.drain_timeout, v); }},
 };
 

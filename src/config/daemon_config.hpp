@@ -44,6 +44,7 @@ struct DaemonConfig {
   uint64_t log_bytes_per_function = 1ULL << 20;
   uint64_t memory_budget = 0;  // instances' resources.memory summed; 0 = 75% of the host's memory
   StemCellSettings stem_cells;
+  uint32_t precreated_max = 16;  // containers created ahead for functions without stem cells; 0 = none
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(10);
 };
 

@@ -76,11 +76,12 @@ std::string MetricsRegistry::render() const {
   }
   out += "# HELP fnd_cold_starts_total Instances started for a request or ahead of one, by how they started.\n"
          "# TYPE fnd_cold_starts_total counter\n";
+  constexpr const char* kOrigins[] = {"container", "stem_cell", "precreated"};
   for (const auto& [name, m] : functions_) {
-    fmt::format_to(back, "fnd_cold_starts_total{{function=\"{}\",origin=\"stem_cell\"}} {}\n", escape_label(name),
-                   m->cold_starts_stem_cell.value());
-    fmt::format_to(back, "fnd_cold_starts_total{{function=\"{}\",origin=\"container\"}} {}\n", escape_label(name),
-                   m->cold_starts_container.value());
+    for (size_t i = 0; i < m->cold_starts.size(); ++i) {
+      fmt::format_to(back, "fnd_cold_starts_total{{function=\"{}\",origin=\"{}\"}} {}\n", escape_label(name), kOrigins[i],
+                     m->cold_starts[i].value());
+    }
   }
   out += "# HELP fnd_cold_start_duration_seconds From an instance asked for to it accepting connections.\n"
          "# TYPE fnd_cold_start_duration_seconds histogram\n";

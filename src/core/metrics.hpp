@@ -46,8 +46,7 @@ class Histogram {
 struct FunctionMetrics {
   std::array<Counter, 6> answers;  // by status class: [0] = none sent, [1..5] = 1xx..5xx
   Histogram duration;              // request received -> answer sent
-  Counter cold_starts_stem_cell;
-  Counter cold_starts_container;
+  std::array<Counter, 3> cold_starts;  // by origin: container, stem cell, pre-created (runtime::InstanceOrigin)
   Histogram cold_start_duration;   // instance asked for -> ready
 
   void answered(unsigned status, std::chrono::nanoseconds duration);

@@ -22,6 +22,7 @@
 #include "gateway/router.hpp"
 #include "runtime/container_runtime.hpp"
 #include "runtime/log_store.hpp"
+#include "scheduler/precreated_pool.hpp"
 #include "scheduler/scheduler.hpp"
 #include "scheduler/stem_cell_pool.hpp"
 #include "store/code_store.hpp"
@@ -38,7 +39,7 @@ struct Flags {
   std::string listen;
   std::string state_dir;
   std::string log_level;
-  bool no_stem_cells = false;
+  bool no_warm_pools = false;
 };
 
 [[noreturn]] void fail(std::string_view message) {
@@ -57,7 +58,10 @@ fnd::config::DaemonConfig load_config(const Flags& flags) {
   if (!flags.listen.empty()) config.listen = flags.listen;
   if (!flags.state_dir.empty()) config.state_dir = flags.state_dir;
   if (!flags.log_level.empty()) config.log_level = flags.log_level;
-  if (flags.no_stem_cells) config.stem_cells.python3 = config.stem_cells.shell = config.stem_cells.node = 0;
+  if (flags.no_warm_pools) {
+    config.stem_cells.python3 = config.stem_cells.shell = config.stem_cells.node = 0;
+    config.precreated_max = 0;
+  }
   if (config.runtime.runtimes_dir.empty()) {
     // The build tree's fnd runs with the sources' bootstrap files (an installed copy may be
     // older); an installed fnd with the installed ones.
@@ -129,7 +133,8 @@ int main(int argc, char** argv) {
   app.add_option("-l,--listen", flags.listen, "HTTP listen address HOST:PORT (default 127.0.0.1:8080; port 0 picks one)");
   app.add_option("-s,--state-dir", flags.state_dir, "where the database, code and containers' state live (default /var/lib/fnd)");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
-  app.add_flag("--no-stem-cells", flags.no_stem_cells, "start every instance as a plain container (no stem cell pools)");
+  app.add_flag("--no-warm-pools", flags.no_warm_pools,
+               "start every instance as a plain container: no stem cells, no pre-created containers");
   app.set_version_flag("--version", std::string("fnd ") + FND_VERSION);
   CLI11_PARSE(app, argc, argv);
 
@@ -178,7 +183,8 @@ int main(int argc, char** argv) {
                         {fnd::config::RuntimeKind::node, config.stem_cells.node}};
   cell_options.idle_limits.memory_bytes = config.stem_cells.idle_memory;
   fnd::scheduler::StemCellPool cells(io.get_executor(), runtime, cell_options);
-  fnd::scheduler::ContainerLauncher launcher(runtime, &cells);
+  fnd::scheduler::PrecreatedPool precreated(io.get_executor(), runtime, config.precreated_max);
+  fnd::scheduler::ContainerLauncher launcher(runtime, &cells, &precreated);
   fnd::scheduler::SchedulerOptions scheduler_options;
   scheduler_options.metrics = &metrics;
   scheduler_options.memory_budget_bytes = config.memory_budget > 0 ? config.memory_budget : host_memory_bytes() / 4 * 3;
@@ -221,10 +227,10 @@ int main(int argc, char** argv) {
     std::string address = fmt::format("{}:{}", listen->host, server.port());
     std::ofstream(config.state_dir + "/fnd.addr") << address << "\n";
     spdlog::info("fnd {} ready on http://{} (state {}, OCI runtime {}, {} functions, instance memory budget {}, "
-                 "stem cells python3 {}, shell {}, node {})",
+                 "stem cells python3 {}, shell {}, node {}, pre-created containers up to {})",
                  FND_VERSION, address, config.state_dir, runtime.oci_runtime_path(), directory.names().size(),
                  fnd::format_bytes(scheduler_options.memory_budget_bytes), config.stem_cells.python3,
-                 config.stem_cells.shell, config.stem_cells.node);
+                 config.stem_cells.shell, config.stem_cells.node, config.precreated_max);
   }, asio::detached);
 
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
@@ -237,6 +243,7 @@ int main(int argc, char** argv) {
       co_await server.drain(std::chrono::steady_clock::now() + config.drain_timeout);
       co_await scheduler.shutdown();
       co_await cells.shutdown();
+      co_await precreated.shutdown();
       co_await runtime.stop_all();
       spdlog::info("fnd stopped ({} instances left)", runtime.live_instances());
       io.stop();

@@ -1,5 +1,6 @@
 #include "runtime/container_runtime.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -113,6 +114,11 @@ asio::awaitable<Status> ContainerRuntime::check() {
   }
   if (geteuid() != 0) {
     co_return host_error(std::string(kNotRootMessage));
+  }
+  {
+    auto version_argv = std::vector<std::string>{oci_path_, "--version"};
+    auto version = co_await internal::run_to_completion(std::move(version_argv), *children_);
+    crun_ = version && version->output.starts_with("crun");
   }
   if (Status st = internal::prepare_rootfs_template(rootfs_); !st) co_return st;
   if (access(options_.python.c_str(), X_OK) != 0) {
@@ -237,16 +243,16 @@ static std::vector<std::string> base_environment(uint16_t port) {
   return {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", fmt::format("PORT={}", port)};
 }
 
-asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const store::Revision& revision) {
+Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revision& revision) {
   const config::FunctionSpec& spec = revision.spec;
   if (!code_.contains(spec.code)) {
-    co_return make_error("code_missing", fmt::format("code {} of function '{}' is not in the code store; deploy it again",
-                                                     spec.code, revision.function), 500);
+    return make_error("code_missing", fmt::format("code {} of function '{}' is not in the code store; deploy it again",
+                                                  spec.code, revision.function), 500);
   }
   auto args = process_args(spec.runtime, spec.handler, false, revision.function);
-  if (!args) co_return args.error();
+  if (!args) return args.error();
   auto netns = internal::NetworkNamespace::create();
-  if (!netns) co_return netns.error();
+  if (!netns) return netns.error();
   std::string id = fmt::format("{}-{}-{}", revision.function, revision.number, random_hex(6));
   auto instance = std::make_shared<Instance>(id, revision.function, revision.number, spec.resources.memory_bytes,
                                              std::make_unique<internal::NetworkNamespace>(std::move(*netns)), options_.port);
@@ -265,17 +271,67 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
   config.netns_path = instance->netns_->path();
   config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
   config.resources = spec.resources;
-  if (Status st = internal::write_bundle(bundle_dir(id), internal::build_oci_config(config)); !st) co_return st.error();
+  if (Status st = internal::write_bundle(bundle_dir(id), internal::build_oci_config(config)); !st) return st.error();
+  return instance;
+}
 
+asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const store::Revision& revision) {
+  auto prepared = prepare(revision);
+  if (!prepared) co_return prepared.error();
+  auto instance = std::move(*prepared);
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-  if (Status launched = co_await launch(instance, -1); !launched) co_return launched.error();
+  if (Status launched = co_await launch(instance, -1, false); !launched) co_return launched.error();
   if (Status ready = co_await wait_until_ready(instance, deadline); !ready) {
     co_await stop(instance, true);
     co_return ready.error();
   }
   instance->state_ = InstanceState::ready;
-  logs_.append(instance->function(), id, LogStream::system, fmt::format("instance started (pid {})", instance->pid_));
+  logs_.append(instance->function(), instance->id(), LogStream::system, fmt::format("instance started (pid {})", instance->pid_));
   co_return instance;
+}
+
+asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::create(const store::Revision& revision) {
+  auto prepared = prepare(revision);
+  if (!prepared) co_return prepared.error();
+  auto instance = std::move(*prepared);
+  instance->origin_ = InstanceOrigin::precreated;
+  instance->created_only_ = true;
+  if (Status launched = co_await launch(instance, -1, true); !launched) co_return launched.error();
+  co_return instance;
+}
+
+asio::awaitable<Status> ContainerRuntime::start_created(const std::shared_ptr<Instance>& instance) {
+  auto unusable = [&](std::string_view why) {
+    return make_error("precreated_unusable", fmt::format("pre-created container {} cannot start: {}", instance->id(), why), 500);
+  };
+  if (!instance->created_only_) co_return unusable("it was started already");
+  if (instance->exit_) co_return unusable("it has ended");
+  instance->created_only_ = false;
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  if (crun_) {
+    // What `crun start` does, without paying ~5 ms for crun's own start: the container's init
+    // blocks reading exec.fifo; one byte lets it exec the function. O_NONBLOCK: when the init
+    // is gone, open fails (ENXIO) instead of waiting forever for a reader.
+    std::string fifo = fmt::format("{}/{}/exec.fifo", oci_root_, instance->id());
+    UniqueFd fd(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) co_return unusable(fmt::format("cannot open {}: {}", fifo, std::strerror(errno)));
+    ::unlink(fifo.c_str());  // crun reports the container running once the fifo is gone
+    if (::write(fd.get(), "", 1) != 1) co_return unusable(fmt::format("cannot signal {}: {}", fifo, std::strerror(errno)));
+  } else {
+    auto argv = oci_command({"start", instance->id()});
+    auto started = co_await internal::run_to_completion(std::move(argv), *children_);
+    if (!started || started->status.signaled || started->status.code != 0) {
+      co_return unusable(started ? started->output : started.error().message);
+    }
+  }
+  if (Status ready = co_await wait_until_ready(instance, deadline); !ready) {
+    co_await stop(instance, true);
+    co_return ready.error();
+  }
+  instance->state_ = InstanceState::ready;
+  logs_.append(instance->function(), instance->id(), LogStream::system,
+               fmt::format("instance started from a pre-created container (pid {})", instance->pid_));
+  co_return Status{};
 }
 
 asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_cell(config::RuntimeKind kind,
@@ -287,7 +343,7 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_
   std::string id = fmt::format("cell-{}-{}", config::to_string(kind), random_hex(8));
   auto instance = std::make_shared<Instance>(id, "", 0, limits.memory_bytes,
                                              std::make_unique<internal::NetworkNamespace>(std::move(*netns)), options_.port);
-  instance->from_stem_cell_ = true;
+  instance->origin_ = InstanceOrigin::stem_cell;
 
   std::string bundle = bundle_dir(id);
   std::string code_point = bundle + "/function";
@@ -326,7 +382,7 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_
   ::setsockopt(ends[0], SOL_SOCKET, SO_SNDBUFFORCE, &buffer, sizeof buffer);
 
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-  Status launched = co_await launch(instance, cell_end.get());
+  Status launched = co_await launch(instance, cell_end.get(), false);
   cell_end = UniqueFd();  // only the container holds it now: its end closing means the cell died
   if (!launched) co_return launched.error();
   auto hello = co_await read_control(instance, deadline);
@@ -352,7 +408,7 @@ asio::awaitable<Status> ContainerRuntime::specialize(const std::shared_ptr<Insta
     return make_error("stem_cell_unusable", fmt::format("stem cell {} cannot take function '{}': {}", cell->id(),
                                                         revision.function, why), 500);
   };
-  if (!cell->from_stem_cell_ || !cell->function_.empty()) co_return unusable("a function has taken it already");
+  if (cell->origin_ != InstanceOrigin::stem_cell || !cell->function_.empty()) co_return unusable("a function has taken it already");
   if (cell->exit_ || cell->state_ != InstanceState::ready) co_return unusable("it is not running");
   if (!code_.contains(spec.code)) {
     co_return make_error("code_missing", fmt::format("code {} of function '{}' is not in the code store; deploy it again",
@@ -429,7 +485,7 @@ asio::awaitable<Result<std::string>> ContainerRuntime::read_control(const std::s
   co_return std::string(message.data(), n);
 }
 
-asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>& instance, int control_fd) {
+asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>& instance, int control_fd, bool create_only) {
   const std::string& id = instance->id();
   std::string bundle = bundle_dir(id);
   auto out = internal::make_pipe();
@@ -439,8 +495,14 @@ asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>
     co_return (out ? err.error() : out.error());
   }
   std::string pid_file = bundle + "/pid";
-  std::vector<std::string> argv = oci_command({"--log", bundle + "/oci.log", "run", "--detach", "--bundle", bundle,
-                                               "--pid-file", pid_file});
+  std::vector<std::string> argv = oci_command({"--log", bundle + "/oci.log"});
+  if (create_only) {
+    argv.push_back("create");
+  } else {
+    argv.push_back("run");
+    argv.push_back("--detach");
+  }
+  for (const std::string& arg : {std::string("--bundle"), bundle, std::string("--pid-file"), pid_file}) argv.push_back(arg);
   if (control_fd >= 0) {
     argv.push_back("--preserve-fds");
     argv.push_back("1");
@@ -493,7 +555,7 @@ asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>
 void ContainerRuntime::remove_bundle(const Instance& instance) {
   std::string bundle = bundle_dir(instance.id());
   // A stem cell's bundle holds mounts (its code): removing files through them would delete code.
-  if (instance.from_stem_cell_) internal::unmount_tree(bundle);
+  if (instance.origin_ == InstanceOrigin::stem_cell) internal::unmount_tree(bundle);
   std::error_code ec;
   fs::remove_all(bundle, ec);
   if (ec) spdlog::warn("cannot remove {}: {}", bundle, ec.message());
@@ -502,7 +564,9 @@ void ContainerRuntime::remove_bundle(const Instance& instance) {
 asio::awaitable<Status> ContainerRuntime::wait_until_ready(const std::shared_ptr<Instance>& instance,
                                                            std::chrono::steady_clock::time_point deadline) {
   asio::steady_timer timer(executor_);
-  auto delay = 500us;
+  // Most functions listen within a few ms of starting: poll finely at first (each attempt is a
+  // socket and a connect on loopback, ~30 µs), then back off for slow starters.
+  const auto fine_until = std::chrono::steady_clock::now() + 20ms;
   while (true) {
     if (instance->exit_) {
       co_await instance->output_closed_.wait_until(std::chrono::steady_clock::now() + 300ms);
@@ -524,9 +588,8 @@ asio::awaitable<Status> ContainerRuntime::wait_until_ready(const std::shared_ptr
                                                      "(runtime.start_timeout)", options_.port,
                                                      format_duration(options_.start_timeout)));
     }
-    timer.expires_after(delay);
+    timer.expires_after(std::chrono::steady_clock::now() < fine_until ? std::chrono::microseconds(200) : 5ms);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    delay = std::min<std::chrono::microseconds>(delay * 2, 5ms);
   }
 }
 

@@ -52,6 +52,14 @@ class ContainerRuntime {
   // Starts an instance of `revision` and waits until it accepts connections on $PORT.
   // Errors: 502 function_start_failed (with the instance's first stderr lines), 500 on host problems.
   boost::asio::awaitable<Result<std::shared_ptr<Instance>>> start(const store::Revision& revision);
+  // Creates an instance of `revision` without starting it (OCI create): namespaces, cgroup and
+  // mounts are ready and its process waits. start_created() lets it run.
+  boost::asio::awaitable<Result<std::shared_ptr<Instance>>> create(const store::Revision& revision);
+  // Starts a created instance and waits until it accepts connections. Errors: 500
+  // precreated_unusable when it cannot be started (it ended; start a plain one instead), else
+  // as start().
+  boost::asio::awaitable<Status> start_created(const std::shared_ptr<Instance>& instance);
+
   // Starts a stem cell of `kind` (python3, shell or node): a container whose bootstrap is up but
   // has no function yet, within `limits` until a function takes it. Resolves once the bootstrap
   // says it is ready. Errors as start() (502 function_start_failed names the cell).
@@ -83,7 +91,9 @@ class ContainerRuntime {
  private:
   // Runs the OCI runtime on the instance's prepared bundle and waits until the container's
   // process is handed over (or cleans up and says why not). `control_fd` becomes the process's fd 3.
-  boost::asio::awaitable<Status> launch(const std::shared_ptr<Instance>& instance, int control_fd);
+  boost::asio::awaitable<Status> launch(const std::shared_ptr<Instance>& instance, int control_fd, bool create_only);
+  // A new instance of `revision` with its bundle written, not yet launched.
+  Result<std::shared_ptr<Instance>> prepare(const store::Revision& revision);
   // The next message on a stem cell's control socket; "" when the cell closed it.
   boost::asio::awaitable<Result<std::string>> read_control(const std::shared_ptr<Instance>& instance,
                                                            std::chrono::steady_clock::time_point deadline);
@@ -106,6 +116,7 @@ class ContainerRuntime {
   store::CodeStore& code_;
   LogStore& logs_;
   std::string oci_path_;
+  bool crun_ = false;  // crun (not runc): pre-created containers start through exec.fifo directly
   std::string oci_root_;
   std::string rootfs_;
   std::string cgroup_prefix_;  // "<tag>-": this daemon's cgroups under /fnd, tag derived from the state dir

@@ -24,6 +24,15 @@ std::string_view to_string(InstanceState state) {
   return "?";
 }
 
+std::string_view to_string(InstanceOrigin origin) {
+  switch (origin) {
+    case InstanceOrigin::container: return "container";
+    case InstanceOrigin::stem_cell: return "stem cell";
+    case InstanceOrigin::precreated: return "pre-created";
+  }
+  return "?";
+}
+
 std::string InstanceExit::describe() const {
   return internal::ExitStatus{code, signal, signaled, status_known}.describe();
 }

@@ -27,6 +27,11 @@ class NetworkNamespace;
 enum class InstanceState { starting, ready, stopping, stopped };
 std::string_view to_string(InstanceState state);
 
+// How an instance came to be: a plain container (OCI run), a stem cell given the function, or a
+// container created ahead (OCI create) and started on demand.
+enum class InstanceOrigin { container, stem_cell, precreated };
+std::string_view to_string(InstanceOrigin origin);  // "container", "stem cell", "pre-created"
+
 // How an instance ended.
 struct InstanceExit {
   int code = 0;
@@ -49,8 +54,9 @@ class Instance {
   const std::string& id() const { return id_; }
   // Empty while the instance is a stem cell that no function has taken yet.
   const std::string& function() const { return function_; }
+  InstanceOrigin origin() const { return origin_; }
   // Whether it was started as a stem cell (it keeps saying so after a function took it).
-  bool from_stem_cell() const { return from_stem_cell_; }
+  bool from_stem_cell() const { return origin_ == InstanceOrigin::stem_cell; }
   uint32_t revision() const { return revision_; }
   uint64_t memory_limit() const { return memory_limit_; }
   int pid() const { return pid_; }
@@ -83,7 +89,8 @@ class Instance {
   uint16_t port_;
   int pid_ = -1;
   int pidfd_ = -1;
-  bool from_stem_cell_ = false;
+  InstanceOrigin origin_ = InstanceOrigin::container;
+  bool created_only_ = false;  // pre-created: its process waits for the start signal
   int control_fd_ = -1;  // a stem cell's end of its control socket
   InstanceState state_ = InstanceState::starting;
   bool stop_requested_ = false;

@@ -6,6 +6,7 @@
 #include "core/notifier.hpp"
 #include "core/units.hpp"
 #include "runtime/container_runtime.hpp"
+#include "scheduler/precreated_pool.hpp"
 #include "scheduler/stem_cell_pool.hpp"
 
 namespace fnd::scheduler {
@@ -67,7 +68,24 @@ asio::awaitable<Result<std::shared_ptr<runtime::Instance>>> ContainerLauncher::s
       co_await runtime_.stop(cell, true);
     }
   }
+  if (precreated_) {
+    if (auto created = precreated_->take(revision)) {
+      Status started = co_await runtime_.start_created(created);
+      if (started) co_return created;
+      if (started.error().code != "precreated_unusable") co_return started.error();
+      spdlog::warn("{}; starting a plain instance instead", started.error().message);
+      co_await runtime_.stop(created, true);
+    }
+  }
   co_return co_await runtime_.start(revision);
+}
+
+void ContainerLauncher::prepare(std::shared_ptr<const store::Revision> revision) {
+  if (precreated_) precreated_->prepare(std::move(revision));
+}
+
+void ContainerLauncher::forget(const std::string& function) {
+  if (precreated_) precreated_->forget(function);
 }
 
 asio::awaitable<void> ContainerLauncher::stop(std::shared_ptr<runtime::Instance> instance, bool kill) {
@@ -189,7 +207,7 @@ void Scheduler::start_instance(std::shared_ptr<internal::RevisionPool> pool, boo
       auto instance = *started;
       if (options_.metrics) {
         FunctionMetrics& metrics = options_.metrics->function(pool->revision->function);
-        (instance->from_stem_cell() ? metrics.cold_starts_stem_cell : metrics.cold_starts_container).add();
+        metrics.cold_starts[static_cast<size_t>(instance->origin())].add();
         metrics.cold_start_duration.observe(std::chrono::steady_clock::now() - asked_at);
       }
       if (pool->retired || stopping_ || instance->exit()) {
@@ -317,6 +335,7 @@ void Scheduler::retire_older_revisions(const std::string& function, uint32_t cur
 
 asio::awaitable<size_t> Scheduler::stop_function(const std::string& function) {
   if (auto h = history_.find(function); h != history_.end()) history_.erase(h);
+  launcher_.forget(function);
   auto fn = pools_.find(function);
   if (fn == pools_.end()) co_return 0;
   std::vector<std::shared_ptr<runtime::Instance>> instances;
@@ -399,7 +418,10 @@ size_t Scheduler::stop_idle_instances() {
   return stopped;
 }
 
-void Scheduler::track(std::shared_ptr<const store::Revision> revision) { pool_for(revision); }
+void Scheduler::track(std::shared_ptr<const store::Revision> revision) {
+  pool_for(revision);
+  launcher_.prepare(std::move(revision));
+}
 
 void Scheduler::autoscale() {
   SteadyTime now = clock_.now();
@@ -466,7 +488,7 @@ std::vector<InstanceInfo> Scheduler::instances(const std::string& function) cons
       std::string state(runtime::to_string(instance.state()));
       if (instance.state() == runtime::InstanceState::ready && slot.in_flight > 0) state = "busy";
       out.push_back({instance.id(), number, state, slot.in_flight, instance.pid(),
-                     instance.from_stem_cell() ? "stem cell" : "container", instance.started_at(), slot.last_used_wall});
+                     std::string(runtime::to_string(instance.origin())), instance.started_at(), slot.last_used_wall});
     }
     for (uint32_t i = 0; i < pool->starting; ++i) out.push_back({"", number, "starting", 0, 0, {}, {}});
   }

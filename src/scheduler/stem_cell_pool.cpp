@@ -13,6 +13,9 @@ using namespace std::chrono_literals;
 namespace {
 constexpr auto kMaxBackoff = std::chrono::milliseconds(5min);
 constexpr auto kIdleCheck = 1s;  // how often a quiet pool looks for cells that died
+// Starting a cell keeps the io thread busy for a few ms (network namespace, bundle, spawn): wait
+// this long after a take so that the cold start that took the cell finishes first.
+constexpr auto kRefillDelay = 30ms;
 }  // namespace
 
 StemCellPool::StemCellPool(asio::any_io_executor executor, runtime::ContainerRuntime& runtime, StemCellOptions options)
@@ -37,6 +40,7 @@ std::shared_ptr<runtime::Instance> StemCellPool::take(config::RuntimeKind kind) 
   auto cell = std::move(pool.ready.front());
   pool.ready.pop_front();
   ++pool.taken;
+  last_take_ = std::chrono::steady_clock::now();
   changed_.notify_all();
   return cell;
 }
@@ -48,7 +52,13 @@ void StemCellPool::drop_dead(RuntimePool& pool) {
 }
 
 asio::awaitable<void> StemCellPool::fill() {
+  asio::steady_timer pause(executor_);
   while (!stopping_) {
+    if (auto calm_at = last_take_ + kRefillDelay; std::chrono::steady_clock::now() < calm_at) {
+      pause.expires_at(calm_at);
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
     bool started = false;
     auto now = std::chrono::steady_clock::now();
     for (auto& [kind, pool] : pools_) {

@@ -76,6 +76,7 @@ class StemCellPool {
   std::map<config::RuntimeKind, RuntimePool> pools_;
   Notifier changed_;
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point last_take_{};
   bool filling_ = false;
   Notifier fill_done_;
 };

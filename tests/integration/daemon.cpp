@@ -439,7 +439,7 @@ void Daemon::start() {
     args.push_back("--config");
     args.push_back(state_dir_ + "/test-config.yaml");
   }
-  if (!options_.stem_cells) args.push_back("--no-stem-cells");
+  if (!options_.warm_pools) args.push_back("--no-warm-pools");
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<char*> c_args;
   for (auto& a : args) c_args.push_back(a.data());

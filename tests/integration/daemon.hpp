@@ -86,9 +86,9 @@ struct Leftovers {
 struct DaemonOptions {
   std::string config_yaml;              // written to a file passed with --config when not empty
   std::vector<std::string> extra_args;  // appended to fnd's command line
-  // Off by default so that tests see only their own instances (cells are containers too);
-  // stem_cell_test.cpp turns them on.
-  bool stem_cells = false;
+  // Stem cells and pre-created containers: off by default so that tests see only their own
+  // instances (those are containers too); warm_pool_test.cpp turns them on.
+  bool warm_pools = false;
 };
 
 class Daemon {

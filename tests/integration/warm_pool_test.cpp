@@ -1,6 +1,7 @@
-// Stem cells: cold starts of python3, shell and node functions take a container that was started
-// ahead with the runtime's bootstrap, get the function's code, env and limits, serve only that
-// function, and leave nothing behind when fnd stops or is killed.
+// Warm pools. Stem cells: cold starts of python3, shell and node functions take a container that
+// was started ahead with the runtime's bootstrap, get the function's code, env and limits, serve
+// only that function, and leave nothing behind when fnd stops or is killed. Pre-created
+// containers: binary functions start from a container created ahead.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -15,15 +16,15 @@ namespace fs = std::filesystem;
 
 DaemonOptions with_cells(uint32_t python3, uint32_t shell, uint32_t node) {
   DaemonOptions options;
-  options.stem_cells = true;
+  options.warm_pools = true;
   std::ostringstream yaml;
   yaml << "scheduler:\n  stem_cells:\n    python3: " << python3 << "\n    shell: " << shell << "\n    node: " << node << "\n";
   options.config_yaml = yaml.str();
   return options;
 }
 
-// Ids of the running containers of this daemon whose id starts with `prefix`.
-std::set<std::string> containers(const Daemon& fnd, const std::string& prefix) {
+// Ids of the containers of this daemon whose id starts with `prefix` and whose status is `wanted`.
+std::set<std::string> containers(const Daemon& fnd, const std::string& prefix, const std::string& wanted = "running") {
   CommandResult listing = run_command({"crun", "--root", fnd.state_dir() + "/oci", "list"});
   std::set<std::string> ids;
   std::istringstream lines(listing.out);
@@ -31,7 +32,7 @@ std::set<std::string> containers(const Daemon& fnd, const std::string& prefix) {
     std::istringstream fields(line);
     std::string id, pid, status;
     fields >> id >> pid >> status;
-    if (id.starts_with(prefix) && status == "running") ids.insert(id);
+    if (id.starts_with(prefix) && status == wanted) ids.insert(id);
   }
   return ids;
 }
@@ -219,6 +220,54 @@ TEST_CASE("stem cells leave neither containers nor mounts after SIGTERM or kill 
   size_t code_files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(fnd.state_dir() + "/code")) code_files += entry.is_regular_file() ? 1 : 0;
   CHECK(code_files >= 1);
+}
+
+TEST_CASE("a binary function starts from a container created ahead, and a new one follows", "[integration]") {
+  Daemon fnd(with_cells(0, 0, 0));
+  // Any executable serving HTTP on $PORT is a binary function; python's http.server will do.
+  fnd.deploy("native",
+             {{"server", "#!/usr/bin/python3\n"
+                         "import http.server\n"
+                         "class H(http.server.BaseHTTPRequestHandler):\n"
+                         "    protocol_version = 'HTTP/1.1'\n"
+                         "    def do_GET(self):\n"
+                         "        self.send_response(200)\n"
+                         "        self.send_header('Content-Length', '2')\n"
+                         "        self.end_headers()\n"
+                         "        self.wfile.write(b'ok')\n"
+                         "http.server.ThreadingHTTPServer(('0.0.0.0', 8080), H).serve_forever()\n"}},
+             R"({"runtime":"binary","handler":"./server"})", {"server"});
+  std::set<std::string> created;
+  REQUIRE(wait_until([&] { return (created = containers(fnd, "native-", "created")).size() == 1; }, 10s));
+
+  HttpAnswer answer = fnd.http("GET", "/function/native");
+  INFO("fnd log:\n" << fnd.log());
+  REQUIRE(answer.status == 200);
+  CHECK(answer.body == "ok");
+  CHECK(instance_origin(fnd, "native") == "pre-created");
+  CHECK(fnd.instance_ids("native") == created);
+  CHECK(metric(fnd, "fnd_cold_starts_total{function=\"native\",origin=\"precreated\"}") == 1);
+
+  // The next cold start has its container ready again; deleting the function removes it.
+  std::set<std::string> next;
+  CHECK(wait_until([&] { return (next = containers(fnd, "native-", "created")).size() == 1 && next != created; }, 10s));
+  REQUIRE(fnd.http("DELETE", "/api/v1/functions/native").status == 200);
+  CHECK(wait_until([&] { return containers(fnd, "native-", "created").empty() && containers(fnd, "native-").empty(); }, 10s));
+}
+
+TEST_CASE("a pre-created container that died is replaced by a plain start", "[integration]") {
+  Daemon fnd(with_cells(0, 0, 0));
+  fnd.deploy("native", {{"server", "#!/bin/sh\nexec python3 -m http.server 8080\n"}},
+             R"({"runtime":"binary","handler":"./server"})", {"server"});
+  std::set<std::string> created;
+  REQUIRE(wait_until([&] { return (created = containers(fnd, "native-", "created")).size() == 1; }, 10s));
+  CommandResult killed = run_command({"crun", "--root", fnd.state_dir() + "/oci", "kill", *created.begin(), "KILL"});
+  REQUIRE(killed.exit_code == 0);
+
+  HttpAnswer answer = fnd.http("GET", "/function/native/");
+  INFO("fnd log:\n" << fnd.log());
+  CHECK(answer.status == 200);
+  CHECK(instance_origin(fnd, "native") == "container");
 }
 
 }  // namespace fnd::test
