@@ -92,7 +92,8 @@ uint64_t host_memory_bytes() {
 }
 
 // Gauges read at scrape time (on the io_context's thread, like everything they read).
-void describe_runtime(std::string& out, const fnd::scheduler::StemCellPool& cells, const fnd::runtime::ContainerRuntime& runtime) {
+void describe_runtime(std::string& out, const fnd::scheduler::StemCellPool& cells, const fnd::scheduler::PrecreatedPool& precreated,
+                      const fnd::runtime::ContainerRuntime& runtime) {
   using fnd::config::RuntimeKind;
   constexpr RuntimeKind kKinds[] = {RuntimeKind::python3, RuntimeKind::shell, RuntimeKind::node};
   uint32_t idle_cells = 0;
@@ -114,9 +115,12 @@ void describe_runtime(std::string& out, const fnd::scheduler::StemCellPool& cell
     out += fmt::format("fnd_stem_cell_start_failures_total{{runtime=\"{}\"}} {}\n", fnd::config::to_string(kind),
                        cells.counts(kind).start_failures);
   }
+  size_t waiting = idle_cells + precreated.created();
+  out += fmt::format("# HELP fnd_precreated_containers Containers created ahead and not started yet.\n"
+                     "# TYPE fnd_precreated_containers gauge\nfnd_precreated_containers {}\n", precreated.created());
   size_t live = runtime.live_instances();
-  out += fmt::format("# HELP fnd_instances Function instances running or starting (stem cells not included).\n"
-                     "# TYPE fnd_instances gauge\nfnd_instances {}\n", live > idle_cells ? live - idle_cells : 0);
+  out += fmt::format("# HELP fnd_instances Function instances running or starting (stem cells and pre-created containers not included).\n"
+                     "# TYPE fnd_instances gauge\nfnd_instances {}\n", live > waiting ? live - waiting : 0);
   long pages = 0;
   std::ifstream("/proc/self/statm") >> pages >> pages;
   out += fmt::format("# HELP process_resident_memory_bytes fnd's resident memory.\n"
@@ -200,7 +204,7 @@ int main(int argc, char** argv) {
   fnd::gateway::FunctionApi api(repository, code, directory, scheduler, logs, blocking.get_executor());
   fnd::gateway::InvokeProxy proxy(directory, scheduler, metrics, {config.runtime.start_timeout});
   fnd::gateway::Router router(api, proxy, metrics, config.limits);
-  metrics.add_collector([&cells, &runtime](std::string& out) { describe_runtime(out, cells, runtime); });
+  metrics.add_collector([&cells, &precreated, &runtime](std::string& out) { describe_runtime(out, cells, precreated, runtime); });
   fnd::gateway::HttpServer server(io.get_executor(), {listen->host, listen->port}, router);
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
