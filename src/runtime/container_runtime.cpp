@@ -564,9 +564,11 @@ void ContainerRuntime::remove_bundle(const Instance& instance) {
 asio::awaitable<Status> ContainerRuntime::wait_until_ready(const std::shared_ptr<Instance>& instance,
                                                            std::chrono::steady_clock::time_point deadline) {
   asio::steady_timer timer(executor_);
-  // Most functions listen within a few ms of starting: poll finely at first (each attempt is a
-  // socket and a connect on loopback, ~30 µs), then back off for slow starters.
-  const auto fine_until = std::chrono::steady_clock::now() + 20ms;
+  // Warm-pool starts and small binaries listen within ~2 ms: poll finely at first, then back
+  // off. Each attempt costs two setns and a socket on the io thread, and on a small host the
+  // function competes with us for the CPU: polling finely for long slows plain starts down.
+  const auto fine_until = std::chrono::steady_clock::now() + 5ms;
+  std::chrono::microseconds delay = 500us;
   while (true) {
     if (instance->exit_) {
       co_await instance->output_closed_.wait_until(std::chrono::steady_clock::now() + 300ms);
@@ -588,7 +590,12 @@ asio::awaitable<Status> ContainerRuntime::wait_until_ready(const std::shared_ptr
                                                      "(runtime.start_timeout)", options_.port,
                                                      format_duration(options_.start_timeout)));
     }
-    timer.expires_after(std::chrono::steady_clock::now() < fine_until ? std::chrono::microseconds(200) : 5ms);
+    if (std::chrono::steady_clock::now() < fine_until) {
+      timer.expires_after(200us);
+    } else {
+      timer.expires_after(delay);
+      delay = std::min<std::chrono::microseconds>(delay * 2, 5ms);
+    }
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
