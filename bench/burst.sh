@@ -1,6 +1,9 @@
 #!/bin/sh
 # Burst: 0 -> N concurrent instances of a function whose handler sleeps 200 ms (concurrency 1,
 # max N): N requests sent at once; time until all are answered, and how many failed.
+# Then the trace replay: a synthetic week of invocations (periodic, bursty, rare, frequent
+# callers, as in "Serverless in the Wild") through fnd's keep-alive policy code in virtual time
+# (build/fnd_trace_replay), histogram policy vs a fixed 10-minute keep-alive.
 # Usage: bench/burst.sh [N]  (needs root and a built tree)
 set -eu
 cd "$(dirname "$0")/.."
@@ -32,3 +35,7 @@ print(f"| 0 -> {n} (200 ms handler) | {(end - start) / 1e9:.2f} s | {slowest:.2f
 PYEOF
 )
 record "burst" "$TABLE"
+
+# The replay runs the scheduler's KeepAlivePolicy and idle_limits() over virtual time: a week
+# takes a fraction of a second, and the figures do not depend on this machine.
+record "trace replay (keep-alive policy)" "$(build/fnd_trace_replay --days 7 --functions 400)"

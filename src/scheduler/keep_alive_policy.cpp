@@ -10,6 +10,12 @@ namespace fnd::scheduler {
 
 using std::chrono::milliseconds;
 
+IdleLimits idle_limits(const KeepAliveWindows& windows, milliseconds configured_keep_alive) {
+  if (!windows.from_history) return {configured_keep_alive, configured_keep_alive};
+  constexpr milliseconds kLetGoAfterUse = std::chrono::seconds(1);
+  return {windows.prewarm.count() > 0 ? kLetGoAfterUse : windows.keep_alive, windows.keep_alive};
+}
+
 void KeepAlivePolicy::record_invocation(SteadyTime now) {
   if (last_invocation_) {
     auto idle = now - *last_invocation_;

@@ -26,6 +26,15 @@ struct KeepAliveWindows {
   std::string reason;  // why these windows: for describe
 };
 
+// How long an idle instance may stay: after its last use, and (when it was started ahead of an
+// expected call and not used yet) after it started. With a pre-warm window an instance is let go
+// soon after use and started again just before the next call is expected.
+struct IdleLimits {
+  std::chrono::milliseconds after_use{0};
+  std::chrono::milliseconds prewarmed{0};
+};
+IdleLimits idle_limits(const KeepAliveWindows& windows, std::chrono::milliseconds configured_keep_alive);
+
 class KeepAlivePolicy {
  public:
   static constexpr std::chrono::minutes kBinWidth{1};

@@ -390,21 +390,13 @@ size_t Scheduler::stop_idle_instances() {
   for (auto& [function, revisions] : pools_) {
     for (auto& [number, pool] : revisions) {
       auto keep_alive = pool->revision->spec.scale.keep_alive;
-      // From history: with a pre-warm window an instance is let go soon after use and started
-      // again just before the next call is expected; a pre-warmed one waits keep_alive for it.
-      std::chrono::milliseconds after_use = keep_alive, prewarmed_wait = keep_alive;
-      if (auto h = history_.find(function); h != history_.end()) {
-        KeepAliveWindows windows = h->second.policy.windows();
-        if (windows.from_history) {
-          after_use = windows.prewarm.count() > 0 ? std::chrono::milliseconds(std::chrono::seconds(1)) : windows.keep_alive;
-          prewarmed_wait = windows.keep_alive;
-        }
-      }
+      IdleLimits limits{keep_alive, keep_alive};
+      if (auto h = history_.find(function); h != history_.end()) limits = idle_limits(h->second.policy.windows(), keep_alive);
       size_t keep = pool->retired ? 0 : pool->revision->spec.scale.min;
       std::vector<std::shared_ptr<runtime::Instance>> idle;
       for (auto& slot : pool->slots) {
         if (pool->slots.size() - idle.size() <= keep) break;
-        if (slot.in_flight == 0 && now - slot.last_used >= (slot.prewarmed ? prewarmed_wait : after_use)) {
+        if (slot.in_flight == 0 && now - slot.last_used >= (slot.prewarmed ? limits.prewarmed : limits.after_use)) {
           idle.push_back(slot.instance);
         }
       }

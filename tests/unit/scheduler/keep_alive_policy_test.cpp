@@ -70,3 +70,21 @@ TEST_CASE("spread-out idle times fall back to the configured keep-alive", "[unit
   CHECK(w.keep_alive == 5min);
   CHECK_THAT(w.reason, Catch::Contains("spread"));
 }
+
+TEST_CASE("idle limits: configured keep-alive without history, short after use with a pre-warm window", "[unit]") {
+  using namespace std::chrono_literals;
+  using fnd::scheduler::idle_limits;
+  using fnd::scheduler::KeepAliveWindows;
+  auto configured = std::chrono::milliseconds(10min);
+
+  auto plain = idle_limits(KeepAliveWindows{0ms, 2min, false, ""}, configured);
+  CHECK(plain.after_use == configured);
+  CHECK(plain.prewarmed == configured);
+
+  auto no_prewarm = idle_limits(KeepAliveWindows{0ms, std::chrono::milliseconds(3min), true, ""}, configured);
+  CHECK(no_prewarm.after_use == std::chrono::milliseconds(3min));
+
+  auto prewarm = idle_limits(KeepAliveWindows{std::chrono::milliseconds(25min), std::chrono::milliseconds(4min), true, ""}, configured);
+  CHECK(prewarm.after_use == std::chrono::milliseconds(1s));
+  CHECK(prewarm.prewarmed == std::chrono::milliseconds(4min));
+}
