@@ -281,12 +281,7 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
   auto instance = std::move(*prepared);
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   if (Status launched = co_await launch(instance, -1, false); !launched) co_return launched.error();
-  if (Status ready = co_await wait_until_ready(instance, deadline); !ready) {
-    co_await stop(instance, true);
-    co_return ready.error();
-  }
-  instance->state_ = InstanceState::ready;
-  logs_.append(instance->function(), instance->id(), LogStream::system, fmt::format("instance started (pid {})", instance->pid_));
+  if (Status ready = co_await become_ready(instance, deadline, ""); !ready) co_return ready.error();
   co_return instance;
 }
 
@@ -324,13 +319,18 @@ asio::awaitable<Status> ContainerRuntime::start_created(const std::shared_ptr<In
       co_return unusable(started ? started->output : started.error().message);
     }
   }
+  co_return co_await become_ready(instance, deadline, " from a pre-created container");
+}
+
+asio::awaitable<Status> ContainerRuntime::become_ready(const std::shared_ptr<Instance>& instance,
+                                                       std::chrono::steady_clock::time_point deadline, const char* how) {
   if (Status ready = co_await wait_until_ready(instance, deadline); !ready) {
     co_await stop(instance, true);
-    co_return ready.error();
+    co_return ready;
   }
   instance->state_ = InstanceState::ready;
   logs_.append(instance->function(), instance->id(), LogStream::system,
-               fmt::format("instance started from a pre-created container (pid {})", instance->pid_));
+               fmt::format("instance started{} (pid {})", how, instance->pid_));
   co_return Status{};
 }
 
@@ -445,14 +445,7 @@ asio::awaitable<Status> ContainerRuntime::specialize(const std::shared_ptr<Insta
     // The bootstrap closed the socket: it could not load the handler and is exiting.
     co_await cell->wait_for_exit(std::chrono::seconds(2));
   }
-  if (Status ready = co_await wait_until_ready(cell, deadline); !ready) {
-    co_await stop(cell, true);
-    co_return ready.error();
-  }
-  cell->state_ = InstanceState::ready;
-  logs_.append(cell->function(), cell->id(), LogStream::system,
-               fmt::format("instance started from stem cell (pid {})", cell->pid_));
-  co_return Status{};
+  co_return co_await become_ready(cell, deadline, " from a stem cell");
 }
 
 bool ContainerRuntime::stem_cell_can_serve(const config::FunctionSpec& spec) {

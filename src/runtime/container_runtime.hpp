@@ -95,6 +95,10 @@ class ContainerRuntime {
   // A new instance of `revision` with its bundle written, not yet launched.
   Result<std::shared_ptr<Instance>> prepare(const store::Revision& revision);
   // The next message on a stem cell's control socket; "" when the cell closed it.
+  // Waits until the instance accepts connections, marks it ready and logs "instance started<how>";
+  // kills it when it does not become ready.
+  boost::asio::awaitable<Status> become_ready(const std::shared_ptr<Instance>& instance,
+                                              std::chrono::steady_clock::time_point deadline, const char* how);
   boost::asio::awaitable<Result<std::string>> read_control(const std::shared_ptr<Instance>& instance,
                                                            std::chrono::steady_clock::time_point deadline);
   Result<std::vector<std::string>> process_args(config::RuntimeKind kind, const std::string& handler, bool stem_cell,
