@@ -12,7 +12,7 @@ command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk"; exit 1; }
 gcc -O2 -shared -fPIC -o "$BENCH_WORK/alloc_count.so" bench/functions/alloc_count/alloc_count.c
 mkdir "$BENCH_WORK/ok"
 gcc -O2 -pthread -o "$BENCH_WORK/ok/server" bench/functions/ok/server.c
-printf 'name: ok\nruntime: binary\nhandler: ./server\nscale: {concurrency: 1000, max: 1}\n' >"$BENCH_WORK/ok/fn.yaml"
+printf 'name: ok\nruntime: binary\nhandler: ./server\nscale: {concurrency: 1000, max: 1}\nresources: {pids: 1024}\n' >"$BENCH_WORK/ok/fn.yaml"
 LD_PRELOAD="$BENCH_WORK/alloc_count.so" fnd_start --no-warm-pools
 "$FNCTL" deploy "$BENCH_WORK/ok" >/dev/null
 wrk -t1 -c50 -d2s "$URL/function/ok" >/dev/null  # warm up: instance, pooled connections, buffers

@@ -11,7 +11,7 @@ command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk an
 
 mkdir "$BENCH_WORK/ok"
 gcc -O2 -pthread -o "$BENCH_WORK/ok/server" bench/functions/ok/server.c
-printf 'name: ok\nruntime: binary\nhandler: ./server\nscale: {concurrency: 1000, max: 1}\n' >"$BENCH_WORK/ok/fn.yaml"
+printf 'name: ok\nruntime: binary\nhandler: ./server\nscale: {concurrency: 1000, max: 1}\nresources: {pids: 1024}\n' >"$BENCH_WORK/ok/fn.yaml"
 fnd_start
 "$FNCTL" deploy "$BENCH_WORK/ok" >/dev/null
 curl -sf "$URL/function/ok" >/dev/null
