@@ -160,7 +160,9 @@ int main(int argc, char** argv) {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   ::signal(SIGPIPE, SIG_IGN);
 
-  asio::io_context io(1);
+  // One thread runs every I/O object, so the reactor needs no locks; the blocking pool only posts
+  // completions back (the scheduler keeps its locking for that).
+  asio::io_context io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   asio::thread_pool blocking(1);
 
   auto database = fnd::store::Database::open(config.state_dir + "/fnd.db");

@@ -76,6 +76,12 @@ void InvokeProxy::return_relay_buffer(std::unique_ptr<char[]> buffer) {
   if (spare_relay_buffers_.size() < kMaxSpareRelayBuffers) spare_relay_buffers_.push_back(std::move(buffer));
 }
 
+FunctionMetrics& InvokeProxy::metrics_for(std::string_view function) {
+  auto it = metrics_of_.find(function);
+  if (it == metrics_of_.end()) it = metrics_of_.emplace(std::string(function), &metrics_.function(function)).first;
+  return *it->second;
+}
+
 asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view name, std::string target,
                                           beast::tcp_stream& client, std::string_view client_address) {
   const unsigned version = request.version();
@@ -90,7 +96,7 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
     std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
     unsigned status = 0;
     ~AnswerRecord() { metrics.answered(status, std::chrono::steady_clock::now() - received); }
-  } record{metrics_.function(name)};
+  } record{metrics_for(name)};
   // Notes the status, then hands back write_error's awaitable (it is not a coroutine itself).
   auto fail = [&](const Error& error, bool keep_alive) {
     record.status = static_cast<unsigned>(error.http_status);

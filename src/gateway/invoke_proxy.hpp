@@ -8,6 +8,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -36,12 +37,15 @@ class InvokeProxy {
   // Relay buffers are reused across invocations (bounded) rather than allocated per request.
   std::unique_ptr<char[]> take_relay_buffer();
   void return_relay_buffer(std::unique_ptr<char[]> buffer);
+  FunctionMetrics& metrics_for(std::string_view function);
 
   FunctionDirectory& directory_;
   scheduler::Scheduler& scheduler_;
   MetricsRegistry& metrics_;
   InvokeOptions options_;
   std::vector<std::unique_ptr<char[]>> spare_relay_buffers_;
+  // Each function's metrics, looked up in the registry (under its lock) once per function only.
+  std::map<std::string, FunctionMetrics*, std::less<>> metrics_of_;
 };
 
 }  // namespace fnd::gateway
