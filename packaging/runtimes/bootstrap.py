@@ -640,6 +640,7 @@ def stem_main(mode):
         # module is compiled from source (-B, read-only /function), so pay that now.
         compile("def handle(req):\n    return 'ok'\n", "<stem warm-up>", "exec")
     control = _socket.socket(fileno=CONTROL_FD)
+    os.set_inheritable(CONTROL_FD, False)  # a shell handler's commands have no business with it
     _signal.signal(_signal.SIGTERM, on_sigterm)
     try:
         control.send(b"ready")
