@@ -237,8 +237,10 @@ TEST_CASE("a binary function starts from a container created ahead, and a new on
                          "        self.wfile.write(b'ok')\n"
                          "http.server.ThreadingHTTPServer(('0.0.0.0', 8080), H).serve_forever()\n"}},
              R"({"runtime":"binary","handler":"./server"})", {"server"});
-  std::set<std::string> created;
-  REQUIRE(wait_until([&] { return (created = containers(fnd, "native-", "created")).size() == 1; }, 10s));
+  // fnd counts the container once it holds it (crun lists it a moment earlier).
+  REQUIRE(wait_until([&] { return metric(fnd, "fnd_precreated_containers") == 1; }, 10s));
+  std::set<std::string> created = containers(fnd, "native-", "created");
+  REQUIRE(created.size() == 1);
 
   HttpAnswer answer = fnd.http("GET", "/function/native");
   INFO("fnd log:\n" << fnd.log());
@@ -259,10 +261,14 @@ TEST_CASE("a pre-created container that died is replaced by a plain start", "[in
   Daemon fnd(with_cells(0, 0, 0));
   fnd.deploy("native", {{"server", "#!/bin/sh\nexec python3 -m http.server 8080\n"}},
              R"({"runtime":"binary","handler":"./server"})", {"server"});
-  std::set<std::string> created;
-  REQUIRE(wait_until([&] { return (created = containers(fnd, "native-", "created")).size() == 1; }, 10s));
+  REQUIRE(wait_until([&] { return metric(fnd, "fnd_precreated_containers") == 1; }, 10s));
+  std::set<std::string> created = containers(fnd, "native-", "created");
+  REQUIRE(created.size() == 1);
   CommandResult killed = run_command({"crun", "--root", fnd.state_dir() + "/oci", "kill", *created.begin(), "KILL"});
   REQUIRE(killed.exit_code == 0);
+  // Once fnd has seen it die (a kill racing the very request that takes it is a 502 like any
+  // start that dies), the request gets a plain container instead.
+  REQUIRE(wait_until([&] { return metric(fnd, "fnd_precreated_containers") == 0; }, 10s));
 
   HttpAnswer answer = fnd.http("GET", "/function/native/");
   INFO("fnd log:\n" << fnd.log());
