@@ -76,6 +76,19 @@ void InvokeProxy::return_relay_buffer(std::unique_ptr<char[]> buffer) {
   if (spare_relay_buffers_.size() < kMaxSpareRelayBuffers) spare_relay_buffers_.push_back(std::move(buffer));
 }
 
+std::unique_ptr<beast::tcp_stream> InvokeProxy::take_stream(asio::ip::tcp::socket socket) {
+  if (spare_streams_.empty()) return std::make_unique<beast::tcp_stream>(std::move(socket));
+  auto stream = std::move(spare_streams_.back());
+  spare_streams_.pop_back();
+  stream->socket() = std::move(socket);
+  return stream;
+}
+
+void InvokeProxy::return_stream(std::unique_ptr<beast::tcp_stream> stream) {
+  // Only streams whose exchange finished cleanly come back, without a socket and with no timer set.
+  if (spare_streams_.size() < kMaxSpareRelayBuffers) spare_streams_.push_back(std::move(stream));
+}
+
 FunctionMetrics& InvokeProxy::metrics_for(std::string_view function) {
   auto it = metrics_of_.find(function);
   if (it == metrics_of_.end()) it = metrics_of_.emplace(std::string(function), &metrics_.function(function)).first;
@@ -119,7 +132,7 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
   // One retry, only on a reused pooled connection the instance had closed while idle, and only
   // before any byte of the answer came back.
   beast::flat_buffer upstream_buffer;
-  std::optional<beast::tcp_stream> upstream;
+  std::unique_ptr<beast::tcp_stream> upstream;
   std::optional<http::response_parser<http::buffer_body>> parser;
   for (int attempt = 0; attempt < 2; ++attempt) {
     // No co_await inside ?: here: GCC 12 mishandles the temporaries of a conditional co_await.
@@ -131,14 +144,16 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
       co_await instance.wait_for_exit(300ms);
       co_return co_await fail(exchange_failure(instance, name, asio::error::connection_refused), client_keep_alive);
     }
-    upstream.emplace(std::move(*socket));
+    upstream = take_stream(std::move(*socket));
     spdlog::debug("invoke {}: attempt {} fd {} open {}", name, attempt, upstream->socket().native_handle(), upstream->socket().is_open());
     upstream->expires_at(deadline);
     upstream_buffer.clear();
     parser.emplace();
     parser->body_limit(boost::none);
     if (request.method() == http::verb::head) parser->skip(true);
-    std::tie(ec, std::ignore) = co_await http::async_write(*upstream, upstream_request, asio::as_tuple(asio::use_awaitable));
+    // A serializer of our own: async_write(stream, message) would allocate one per request.
+    http::request_serializer<http::string_body> request_writer(upstream_request);
+    std::tie(ec, std::ignore) = co_await http::async_write(*upstream, request_writer, asio::as_tuple(asio::use_awaitable));
     if (!ec) {
       std::tie(ec, std::ignore) = co_await http::async_read_header(*upstream, upstream_buffer, *parser, asio::as_tuple(asio::use_awaitable));
     }
@@ -228,6 +243,7 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
   if (parser->keep_alive() && parser->is_done()) {
     upstream->expires_never();
     instance.keep_idle_connection(upstream->release_socket());
+    return_stream(std::move(upstream));
   }
   co_return keep_alive;
 }

@@ -34,9 +34,12 @@ class InvokeProxy {
                                       boost::beast::tcp_stream& client, std::string_view client_address);
 
  private:
-  // Relay buffers are reused across invocations (bounded) rather than allocated per request.
+  // Relay buffers and upstream streams (a beast::tcp_stream allocates its state when built) are
+  // reused across invocations, a bounded number of each, rather than allocated per request.
   std::unique_ptr<char[]> take_relay_buffer();
   void return_relay_buffer(std::unique_ptr<char[]> buffer);
+  std::unique_ptr<boost::beast::tcp_stream> take_stream(boost::asio::ip::tcp::socket socket);
+  void return_stream(std::unique_ptr<boost::beast::tcp_stream> stream);
   FunctionMetrics& metrics_for(std::string_view function);
 
   FunctionDirectory& directory_;
@@ -44,6 +47,7 @@ class InvokeProxy {
   MetricsRegistry& metrics_;
   InvokeOptions options_;
   std::vector<std::unique_ptr<char[]>> spare_relay_buffers_;
+  std::vector<std::unique_ptr<boost::beast::tcp_stream>> spare_streams_;
   // Each function's metrics, looked up in the registry (under its lock) once per function only.
   std::map<std::string, FunctionMetrics*, std::less<>> metrics_of_;
 };
