@@ -462,18 +462,23 @@ bool ContainerRuntime::stem_cell_can_serve(const config::FunctionSpec& spec) {
 
 asio::awaitable<Result<std::string>> ContainerRuntime::read_control(const std::shared_ptr<Instance>& instance,
                                                                     std::chrono::steady_clock::time_point deadline) {
-  asio::posix::stream_descriptor control(executor_, ::dup(instance->control_fd_));
+  // Shared with the timer's handler: when the read and the deadline finish together, the handler
+  // may run after this coroutine has returned.
+  struct Watch {
+    asio::posix::stream_descriptor control;
+    bool timed_out = false;
+  };
+  auto watch = std::make_shared<Watch>(Watch{asio::posix::stream_descriptor(executor_, ::dup(instance->control_fd_))});
   asio::steady_timer timer(executor_, deadline);
-  bool timed_out = false;
-  timer.async_wait([&control, &timed_out](const boost::system::error_code& ec) {
-    if (ec) return;  // cancelled: the read finished first (the coroutine frame still exists then)
-    timed_out = true;
-    control.cancel();
+  timer.async_wait([watch](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: the read finished first
+    watch->timed_out = true;
+    watch->control.cancel();
   });
   std::array<char, 256> message;
-  auto [ec, n] = co_await control.async_read_some(asio::buffer(message), asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] = co_await watch->control.async_read_some(asio::buffer(message), asio::as_tuple(asio::use_awaitable));
   timer.cancel();
-  if (timed_out) co_return make_error("stem_cell_timeout", "no answer on the control socket", 504);
+  if (watch->timed_out) co_return make_error("stem_cell_timeout", "no answer on the control socket", 504);
   if (ec) co_return std::string();
   co_return std::string(message.data(), n);
 }

@@ -175,6 +175,22 @@ TEST_CASE("a handler that cannot load in a stem cell is a 502 with its stderr", 
   CHECK_THAT(answer.error_message(), Catch::Contains("No module named 'nosuchmodule'"));
 }
 
+TEST_CASE("a handler that loads slower than runtime.start_timeout in a stem cell is a 502 saying so", "[integration]") {
+  DaemonOptions options = with_cells(1, 0, 0);
+  options.config_yaml += "runtime:\n  start_timeout: 1s\n";
+  Daemon fnd(options);
+  wait_for_cells(fnd, "python3", 1);
+  fnd.deploy("slow", {{"main.py", "import time\ntime.sleep(30)\ndef handle(req):\n    return 'late'\n"}},
+             R"({"runtime":"python3","handler":"main.handle"})");
+  HttpAnswer answer = fnd.invoke("slow");
+  INFO("answer: " << answer.body << "\nfnd log:\n" << fnd.log());
+  CHECK(answer.status == 502);
+  CHECK(answer.error_code() == "function_start_failed");
+  CHECK_THAT(answer.error_message(), Catch::Contains("did not load its handler within 1s"));
+  // The cell was stopped, not left running with the function half loaded.
+  CHECK(wait_until([&] { return fnd.instance_ids("slow").empty(); }, 10s));
+}
+
 TEST_CASE("env an interpreter reads only at start gets a plain container", "[integration]") {
   Daemon fnd(with_cells(1, 0, 0));
   wait_for_cells(fnd, "python3", 1);
