@@ -48,12 +48,12 @@ Status set_duration(std::chrono::milliseconds& field, const json::value& v) {
   return {};
 }
 
-Status set_count(uint32_t& field, const json::value& v) {
+Status set_count(uint32_t& field, const json::value& v, uint32_t max = 64) {
   std::string text = scalar_text(v);
   uint32_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value > 64) {
-    return make_error("invalid_config", fmt::format("'{}' is not a count from 0 to 64", text));
+  if (ec != std::errc() || end != text.data() + text.size() || value > max) {
+    return make_error("invalid_config", fmt::format("'{}' is not a count from 0 to {}", text, max));
   }
   field = value;
   return {};
@@ -78,6 +78,9 @@ const Key kKeys[] = {
     {"limits.max_request_body", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.limits.max_request_body, v); }},
     {"limits.max_code_archive", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.limits.max_code_archive, v); }},
     {"limits.max_code_unpacked", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.limits.max_code_unpacked, v); }},
+    {"limits.max_scale", [](DaemonConfig& c, const json::value& v) { return set_count(c.limits.max_scale, v, 10000); }},
+    {"limits.max_connections", [](DaemonConfig& c, const json::value& v) { return set_count(c.limits.max_connections, v, 1u << 24); }},
+    {"limits.header_timeout", [](DaemonConfig& c, const json::value& v) { return set_duration(c.limits.header_timeout, v); }},
     {"logs.max_bytes_per_function", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.log_bytes_per_function, v); }},
     {"scheduler.memory_budget", [](DaemonConfig& c, const json::value& v) { return set_bytes(c.memory_budget, v); }},
     {"scheduler.stem_cells.python3", [](DaemonConfig& c, const json::value& v) { return set_count(c.stem_cells.python3, v); }},

@@ -24,6 +24,9 @@ struct LimitSettings {
   uint64_t max_request_body = 16ULL << 20;
   uint64_t max_code_archive = 64ULL << 20;    // compressed upload
   uint64_t max_code_unpacked = 256ULL << 20;  // sum of file sizes after unpacking
+  uint32_t max_scale = 1000;                  // ceiling for a spec's scale.max
+  uint32_t max_connections = 0;               // client connections at once; 0 = half the fd limit
+  std::chrono::milliseconds header_timeout = std::chrono::seconds(10);  // a new connection's first header
 };
 
 // Stem cells kept ready per runtime (0 = none), and the memory limit of a cell until a

@@ -1,6 +1,7 @@
 #include "config/function_spec.hpp"
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <cmath>
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -24,6 +25,14 @@ std::string_view to_string(RuntimeKind kind) {
 }
 
 namespace {
+
+constexpr uint64_t kMaxMemoryBytes = 1ULL << 40;  // 1Ti: sanity; the deploy checks the host's own memory
+constexpr double kMaxDurationSeconds = 366.0 * 24 * 3600;
+constexpr std::chrono::milliseconds kMaxKeepAlive = std::chrono::hours(24 * 7);
+constexpr size_t kMaxHandlerBytes = 4096;
+constexpr size_t kMaxEnvEntryBytes = 128 * 1024;  // MAX_ARG_STRLEN: one "NAME=value" string
+constexpr size_t kMaxEnvBytes = 256 * 1024;
+constexpr size_t kMaxEnvVariables = 1000;
 
 Error field_error(std::string_view field, std::string_view problem) {
   return make_error("invalid_spec", fmt::format("spec field '{}': {}", field, problem), 422);
@@ -49,18 +58,24 @@ Result<std::string> read_string(const json::value& v, std::string_view field) {
 }
 
 Result<double> read_number(const json::value& v, std::string_view field) {
-  if (v.is_int64()) return static_cast<double>(v.as_int64());
-  if (v.is_uint64()) return static_cast<double>(v.as_uint64());
-  if (v.is_double()) return v.as_double();
-  if (v.is_string()) {
-    try {
-      size_t used = 0;
-      double d = std::stod(std::string(v.as_string()), &used);
-      if (used == v.as_string().size()) return d;
-    } catch (const std::exception&) {
-    }
+  double d = 0;
+  if (v.is_int64()) {
+    d = static_cast<double>(v.as_int64());
+  } else if (v.is_uint64()) {
+    d = static_cast<double>(v.as_uint64());
+  } else if (v.is_double()) {
+    d = v.as_double();
+  } else if (v.is_string()) {
+    std::string_view text = v.as_string();
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+      return field_error(field, fmt::format("'{}' is not a number", text));
+  } else {
+    return field_error(field, fmt::format("expected a number, got {}", kind_name(v)));
   }
-  return field_error(field, fmt::format("expected a number, got {}", kind_name(v)));
+  // NaN and infinities are not JSON: accepted, they would make the stored spec unreadable.
+  if (!std::isfinite(d)) return field_error(field, "expected a finite number");
+  return d;
 }
 
 Result<uint32_t> read_count(const json::value& v, std::string_view field, uint32_t min, uint32_t max) {
@@ -74,6 +89,8 @@ Result<uint32_t> read_count(const json::value& v, std::string_view field, uint32
 Result<std::chrono::milliseconds> read_duration(const json::value& v, std::string_view field) {
   if (v.is_number()) {
     auto n = read_number(v, field);
+    if (!n) return n.error();
+    if (*n < 0 || *n > kMaxDurationSeconds) return field_error(field, "expected a number of seconds from 0 to 1 year");
     return std::chrono::milliseconds(static_cast<int64_t>(*n * 1000));
   }
   auto s = read_string(v, field);
@@ -100,12 +117,44 @@ Status for_each_member(const json::value& v, std::string_view path, std::initial
   return {};
 }
 
+// Env reaches the function through execve (and a stem cell's control message): what the kernel
+// would refuse there is refused here, at deploy, naming the variable.
+Status read_env(const json::object& object, std::map<std::string, std::string>& out) {
+  size_t total = 0;
+  for (const auto& [k, ev] : object) {
+    std::string name(k);
+    std::string field = fmt::format("env.{}", name);
+    if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos)
+      return field_error(field, "environment variable names must be non-empty and contain neither '=' nor a NUL byte");
+    std::string value;
+    if (ev.is_string()) value = std::string(ev.as_string());
+    else if (ev.is_structured() || ev.is_null()) return field_error(field, "expected a string or a number");
+    else if (ev.is_double() && !std::isfinite(ev.as_double())) return field_error(field, "expected a finite number");
+    else value = json::serialize(ev);
+    if (value.find('\0') != std::string::npos) return field_error(field, "must not contain a NUL byte (the kernel cannot pass it)");
+    size_t entry = name.size() + 1 + value.size();
+    if (entry >= kMaxEnvEntryBytes)
+      return field_error(field, fmt::format("is {} bytes; one variable may be at most {} (the kernel's limit)", entry,
+                                            kMaxEnvEntryBytes - 1));
+    total += entry + 1;
+    if (total > kMaxEnvBytes)
+      return field_error(field, fmt::format("brings the environment over {} in all; pass large data as code or a file",
+                                            format_bytes(kMaxEnvBytes)));
+    out[name] = std::move(value);
+  }
+  if (out.size() > kMaxEnvVariables) return field_error("env", fmt::format("at most {} variables", kMaxEnvVariables));
+  return {};
+}
+
 Status read_resources(const json::value& v, ResourceLimits& out) {
   return for_each_member(v, "resources", {"memory", "cpu", "pids"}, [&](std::string_view key, const json::value& val, const std::string& f) -> Status {
     if (key == "memory") {
       uint64_t bytes = 0;
       if (val.is_number()) {
-        bytes = static_cast<uint64_t>(*read_number(val, f));
+        auto n = read_number(val, f);
+        if (!n) return n.error();
+        if (*n < 0 || *n > static_cast<double>(kMaxMemoryBytes)) return field_error(f, "expected a size such as 128Mi");
+        bytes = static_cast<uint64_t>(*n);
       } else {
         auto s = read_string(val, f);
         if (!s) return s.error();
@@ -114,6 +163,7 @@ Status read_resources(const json::value& v, ResourceLimits& out) {
         bytes = *b;
       }
       if (bytes < (6ULL << 20)) return field_error(f, "must be at least 6Mi (the runtime itself needs that much)");
+      if (bytes > kMaxMemoryBytes) return field_error(f, fmt::format("{} is more memory than any host fnd runs on", format_bytes(bytes)));
       out.memory_bytes = bytes;
     } else if (key == "cpu") {
       auto n = read_number(val, f);
@@ -134,6 +184,7 @@ Status read_scale(const json::value& v, ScaleSettings& out) {
     if (key == "keepAlive") {
       auto d = read_duration(val, f);
       if (!d) return d.error();
+      if (*d > kMaxKeepAlive) return field_error(f, "must be at most 7 days (168h); use scale.min to keep instances always");
       out.keep_alive = *d;
       return {};
     }
@@ -166,11 +217,13 @@ Result<FunctionSpec> spec_from_json(const json::value& v) {
         if (key == "name" || key == "handler" || key == "code" || key == "runtime") {
           auto s = read_string(val, f);
           if (!s) return s.error();
+          if (s->find('\0') != std::string::npos) return field_error(f, "must not contain a NUL byte");
           if (key == "name") {
             if (auto valid = validate_name("function", *s); !valid) return field_error(f, valid.error().message);
             spec.name = *s;
           } else if (key == "handler") {
             if (s->empty()) return field_error(f, "must not be empty");
+            if (s->size() > kMaxHandlerBytes) return field_error(f, fmt::format("must be at most {} bytes", kMaxHandlerBytes));
             spec.handler = *s;
             has_handler = true;
           } else if (key == "code") {
@@ -191,14 +244,7 @@ Result<FunctionSpec> spec_from_json(const json::value& v) {
           }
         } else if (key == "env") {
           if (!val.is_object()) return field_error(f, fmt::format("expected a map of names to values, got {}", kind_name(val)));
-          for (const auto& [k, ev] : val.as_object()) {
-            std::string name(k);
-            if (name.empty() || name.find('=') != std::string::npos)
-              return field_error(fmt::format("env.{}", name), "environment variable names must be non-empty and contain no '='");
-            if (ev.is_string()) spec.env[name] = std::string(ev.as_string());
-            else if (ev.is_structured() || ev.is_null()) return field_error(fmt::format("env.{}", name), "expected a string or a number");
-            else spec.env[name] = json::serialize(ev);
-          }
+          return read_env(val.as_object(), spec.env);
         } else if (key == "timeout") {
           auto d = read_duration(val, f);
           if (!d) return d.error();
@@ -229,6 +275,28 @@ Result<FunctionSpec> spec_from_json(const json::value& v) {
     }
   }
   return spec;
+}
+
+Status check_spec_limits(const FunctionSpec& spec, const SpecLimits& limits) {
+  const uint64_t memory = spec.resources.memory_bytes;
+  if (limits.host_memory_bytes > 0 && memory > limits.host_memory_bytes) {
+    return field_error("resources.memory", fmt::format("{} is more than this host's memory ({})", format_bytes(memory),
+                                                       format_bytes(limits.host_memory_bytes)));
+  }
+  if (limits.memory_budget_bytes > 0 && memory > limits.memory_budget_bytes) {
+    return field_error("resources.memory", fmt::format("{} is more than the whole instance memory budget ({}, "
+                                                       "scheduler.memory_budget): no instance could ever start",
+                                                       format_bytes(memory), format_bytes(limits.memory_budget_bytes)));
+  }
+  if (spec.scale.max > limits.max_scale) {
+    return field_error("scale.max", fmt::format("{} is above this fnd's ceiling of {} instances per function "
+                                                "(limits.max_scale)", spec.scale.max, limits.max_scale));
+  }
+  if (spec.scale.min > limits.max_scale) {
+    return field_error("scale.min", fmt::format("{} is above this fnd's ceiling of {} instances per function "
+                                                "(limits.max_scale)", spec.scale.min, limits.max_scale));
+  }
+  return {};
 }
 
 Result<FunctionSpec> spec_from_yaml(std::string_view yaml_text) {

@@ -50,6 +50,16 @@ struct FunctionSpec {
   bool operator==(const FunctionSpec&) const = default;
 };
 
+// What this host can run. Checked when a spec is deployed, not when a stored one is read, so that
+// a smaller host still loads (and reports) what a bigger one stored.
+struct SpecLimits {
+  uint64_t host_memory_bytes = 0;    // 0 = not checked
+  uint64_t memory_budget_bytes = 0;  // scheduler.memory_budget; 0 = not checked
+  uint32_t max_scale = 1000;         // limits.max_scale
+};
+// 422 invalid_spec naming the field when the spec asks for more than `limits` allow.
+Status check_spec_limits(const FunctionSpec& spec, const SpecLimits& limits);
+
 // From the API's JSON body. Unknown fields and bad values are 422 errors naming the field.
 Result<FunctionSpec> spec_from_json(const boost::json::value& json);
 // From fn.yaml text (same fields and checks as JSON).

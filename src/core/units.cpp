@@ -7,6 +7,9 @@
 namespace fnd {
 
 namespace {
+constexpr double kMaxBytes = 1152921504606846976.0;  // 1 EiB
+constexpr double kMaxDurationMs = 10.0 * 366 * 24 * 3600 * 1000;
+
 Error unit_error(std::string_view what, std::string_view text, std::string_view hint) {
   return make_error("invalid_" + std::string(what), fmt::format("invalid {} '{}': {}", what, text, hint), 400);
 }
@@ -16,7 +19,8 @@ Result<uint64_t> parse_bytes(std::string_view text) {
   constexpr std::string_view kHint = "use a number of bytes with an optional suffix k, M, G, Ki, Mi or Gi (e.g. 128Mi)";
   double number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (ec != std::errc() || number < 0 || text.empty()) return unit_error("size", text, kHint);
+  // from_chars reads "nan" and "inf" too: neither is a size.
+  if (ec != std::errc() || !std::isfinite(number) || number < 0 || text.empty()) return unit_error("size", text, kHint);
   std::string_view suffix(end, text.data() + text.size() - end);
   double scale = 1;
   if (suffix.empty() || suffix == "B") scale = 1;
@@ -27,6 +31,7 @@ Result<uint64_t> parse_bytes(std::string_view text) {
   else if (suffix == "Mi" || suffix == "MiB") scale = 1024.0 * 1024;
   else if (suffix == "Gi" || suffix == "GiB") scale = 1024.0 * 1024 * 1024;
   else return unit_error("size", text, kHint);
+  if (number * scale > kMaxBytes) return unit_error("size", text, "far larger than any real amount of memory or disk");
   return static_cast<uint64_t>(std::llround(number * scale));
 }
 
@@ -38,7 +43,7 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
   while (!rest.empty()) {
     double number = 0;
     auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), number);
-    if (ec != std::errc() || number < 0) return unit_error("duration", text, kHint);
+    if (ec != std::errc() || !std::isfinite(number) || number < 0) return unit_error("duration", text, kHint);
     rest.remove_prefix(end - rest.data());
     size_t unit_len = 0;
     while (unit_len < rest.size() && std::isalpha(static_cast<unsigned char>(rest[unit_len]))) ++unit_len;
@@ -50,6 +55,7 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
     else if (unit == "m") total_ms += number * 60'000;
     else if (unit == "h") total_ms += number * 3'600'000;
     else return unit_error("duration", text, kHint);
+    if (total_ms > kMaxDurationMs) return unit_error("duration", text, "longer than ten years");
   }
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));
 }

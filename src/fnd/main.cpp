@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 #include <iostream>
 
 #include "config/daemon_config.hpp"
+#include "core/logging.hpp"
 #include "core/time.hpp"
 #include "core/units.hpp"
 #include "gateway/function_api.hpp"
@@ -85,6 +87,16 @@ int lock_state_dir(const std::string& state_dir) {
   return fd;
 }
 
+// Each connection and each instance costs descriptors; the soft limit (often 1024) is a
+// leftover of select(). The hard limit is what the operator granted.
+void raise_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 uint64_t host_memory_bytes() {
   long pages = ::sysconf(_SC_PHYS_PAGES);
   long page_size = ::sysconf(_SC_PAGE_SIZE);
@@ -142,6 +154,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("fnd ") + FND_VERSION);
   CLI11_PARSE(app, argc, argv);
 
+  fnd::install_log_repeat_limit();
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   fnd::config::DaemonConfig config = load_config(flags);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
@@ -158,6 +171,7 @@ int main(int argc, char** argv) {
 
   // Containers started with crun --detach are re-parented to us, so we can wait for their exit.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  raise_file_limit();
   ::signal(SIGPIPE, SIG_IGN);
 
   // One thread runs every I/O object, so the reactor needs no locks; the blocking pool only posts
@@ -203,11 +217,17 @@ int main(int argc, char** argv) {
   fnd::gateway::FunctionDirectory directory;
   if (auto st = directory.load(repository); !st) fail(st.error().message);
   for (const auto& name : directory.names()) scheduler.track(directory.find(name));
-  fnd::gateway::FunctionApi api(repository, code, directory, scheduler, logs, blocking.get_executor());
+  fnd::config::SpecLimits spec_limits{host_memory_bytes(), scheduler_options.memory_budget_bytes, config.limits.max_scale};
+  fnd::gateway::FunctionApi api(repository, code, directory, scheduler, logs, blocking.get_executor(), spec_limits);
   fnd::gateway::InvokeProxy proxy(directory, scheduler, metrics, {config.runtime.start_timeout});
   fnd::gateway::Router router(api, proxy, metrics, config.limits);
   metrics.add_collector([&cells, &precreated, &runtime](std::string& out) { describe_runtime(out, cells, precreated, runtime); });
-  fnd::gateway::HttpServer server(io.get_executor(), {listen->host, listen->port}, router);
+  fnd::gateway::HttpServerOptions server_options;
+  server_options.host = listen->host;
+  server_options.port = listen->port;
+  server_options.max_connections = config.limits.max_connections;
+  server_options.header_timeout = config.limits.header_timeout;
+  fnd::gateway::HttpServer server(io.get_executor(), server_options, router);
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   int exit_code = 0;

@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <charconv>
 #include <fmt/format.h>
 
 #include "core/json.hpp"
@@ -27,7 +28,38 @@ Error method_not_allowed(const Request& request, std::string_view allowed) {
 }
 
 json::object revision_json(const store::Revision& rev) {
-  return {{"revision", rev.number}, {"code", rev.spec.code}, {"created_at", format_rfc3339(rev.created_at)}};
+  json::object out{{"revision", rev.number}, {"code", rev.spec.code}, {"created_at", format_rfc3339(rev.created_at)}};
+  if (!rev.damage.empty()) out["damage"] = rev.damage;
+  return out;
+}
+
+// The function's latest revision as an entity tag: If-Match compares against it.
+std::string revision_etag(uint32_t revision) { return fmt::format("\"{}\"", revision); }
+
+// If-Match: "N" (or N, or *) and If-None-Match: * on a spec PUT.
+Result<store::RevisionPrecondition> read_precondition(const Request& request) {
+  store::RevisionPrecondition want;
+  if (auto match = request[http::field::if_match]; !match.empty()) {
+    std::string_view tag = match;
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag == "*") {
+      want.must_exist = true;
+    } else {
+      if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+      uint32_t number = 0;
+      auto [end, ec] = std::from_chars(tag.data(), tag.data() + tag.size(), number);
+      if (ec != std::errc() || end != tag.data() + tag.size() || tag.empty()) {
+        return make_error("invalid_precondition", fmt::format("If-Match '{}' is not a revision: use the ETag of GET "
+                                                              "/api/v1/functions/NAME (e.g. \"3\") or *", match), 400);
+      }
+      want.latest_is = number;
+    }
+  }
+  if (auto none = request[http::field::if_none_match]; !none.empty()) {
+    if (none != "*") return make_error("invalid_precondition", "If-None-Match takes only * (create the function only if it does not exist)", 400);
+    want.must_not_exist = true;
+  }
+  return want;
 }
 
 std::string format_log_line(const runtime::LogLine& line) {
@@ -79,8 +111,9 @@ asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view res
                                  version, keep_alive);
 }
 
-Result<store::PutRevisionResult> FunctionApi::commit(const config::FunctionSpec& spec) {
-  auto put = repository_.put_revision(spec);
+Result<store::PutRevisionResult> FunctionApi::commit(const config::FunctionSpec& spec,
+                                                     const store::RevisionPrecondition& precondition) {
+  auto put = repository_.put_revision(spec, precondition);
   if (!put) return put.error();
   if (put->created) {
     directory_.publish(put->revision);
@@ -103,6 +136,11 @@ asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string&
                                    version, keep_alive);
   }
   spec->name = name;
+  if (Status fits = config::check_spec_limits(*spec, spec_limits_); !fits) {
+    co_return co_await write_error(client, fits.error(), version, keep_alive);
+  }
+  auto precondition = read_precondition(request);
+  if (!precondition) co_return co_await write_error(client, precondition.error(), version, keep_alive);
   if (spec->code.empty()) {
     auto latest = repository_.latest_revision(name);
     if (!latest) co_return co_await write_error(client, latest.error(), version, keep_alive);
@@ -117,12 +155,13 @@ asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string&
         fmt::format("spec field 'code': no uploaded code with digest {}; upload it with PUT /api/v1/functions/{}/code",
                     spec->code, name), 422), version, keep_alive);
   }
-  auto put = commit(*spec);
+  auto put = commit(*spec, *precondition);
   if (!put) co_return co_await write_error(client, put.error(), version, keep_alive);
   if (put->created) spdlog::info("function {} revision {} deployed", name, put->revision.number);
   json::object out{{"name", name}, {"revision", put->revision.number}, {"created", put->created},
                    {"spec", config::spec_to_json(put->revision.spec)}};
-  co_return co_await write_json(client, put->created ? 201 : 200, out, version, keep_alive);
+  HeaderFields headers{{"ETag", revision_etag(put->revision.number)}};
+  co_return co_await write_json(client, put->created ? 201 : 200, out, version, keep_alive, headers);
 }
 
 asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string& name, beast::tcp_stream& client) {
@@ -136,15 +175,10 @@ asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string&
   }, asio::use_awaitable);
   Result<store::StoredCode> stored = std::move(*unpacked);
   if (!stored) co_return co_await write_error(client, stored.error(), version, keep_alive);
+  // Only stored: a revision is made by the spec PUT that names this digest, so that code and
+  // spec of one deploy always travel together (concurrent deploys never mix them).
+  spdlog::debug("code {} stored for function {} ({} files)", stored->digest, name, stored->files);
   json::object out{{"digest", stored->digest}, {"bytes", stored->archive_bytes}, {"files", stored->files}};
-  if (auto latest = directory_.find(name)) {
-    config::FunctionSpec spec = latest->spec;
-    spec.code = stored->digest;
-    auto put = commit(spec);
-    if (!put) co_return co_await write_error(client, put.error(), version, keep_alive);
-    out["revision"] = put->revision.number;
-    out["created"] = put->created;
-  }
   co_return co_await write_json(client, 201, out, version, keep_alive);
 }
 
@@ -158,6 +192,8 @@ asio::awaitable<bool> FunctionApi::list(Request& request, beast::tcp_stream& cli
     if (auto rev = directory_.find(fn.name)) {
       item["runtime"] = config::to_string(rev->spec.runtime);
       item["handler"] = rev->spec.handler;
+    } else if (std::string damage = directory_.damage(fn.name); !damage.empty()) {
+      item["broken"] = damage;
     }
     items.push_back(std::move(item));
   }
@@ -187,7 +223,8 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
     }
     instances.push_back(std::move(item));
   }
-  json::object spec = revisions->empty() ? json::object{} : config::spec_to_json(revisions->back().spec);
+  json::object spec = revisions->empty() || !revisions->back().damage.empty() ? json::object{}
+                                                                              : config::spec_to_json(revisions->back().spec);
   auto scale = scheduler_.scale_status(name);
   json::object scaling{{"current", scale.current}, {"starting", scale.starting}, {"desired", scale.desired},
                        {"mode", scale.mode}, {"stable_demand", scale.stable_demand}, {"panic_demand", scale.panic_demand},
@@ -205,7 +242,9 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
                    {"revisions", std::move(revs)},
                    {"instances", std::move(instances)},
                    {"scaling", std::move(scaling)}};
-  co_return co_await write_json(client, 200, out, version, keep_alive);
+  if (std::string damage = directory_.damage(name); !damage.empty()) out["broken"] = damage;
+  HeaderFields headers{{"ETag", revision_etag((*record)->latest_revision)}};
+  co_return co_await write_json(client, 200, out, version, keep_alive, headers);
 }
 
 asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& name, beast::tcp_stream& client) {
@@ -228,7 +267,9 @@ asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& nam
                                         beast::tcp_stream& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
-  if (!directory_.find(name)) co_return co_await write_error(client, directory_.not_found(name), version, keep_alive);
+  if (!directory_.find(name) && directory_.damage(name).empty()) {
+    co_return co_await write_error(client, directory_.not_found(name), version, keep_alive);
+  }
   auto params = internal::parse_query(query);
   bool follow = internal::truthy(params["follow"]);
   bool as_json = params["format"] == "json";
@@ -285,7 +326,7 @@ asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& nam
       if (ec) co_return false;
     }
     co_await logs_.wait_for_lines(name, next, std::chrono::steady_clock::now() + 15s);
-    if (!directory_.find(name) || logs_.closed()) break;
+    if ((!directory_.find(name) && directory_.damage(name).empty()) || logs_.closed()) break;
     // A vanished client shows up as a failed write; probe with an empty read of the socket state.
     if (!client.socket().is_open()) co_return false;
   }

@@ -22,9 +22,10 @@ namespace fnd::gateway {
 class FunctionApi {
  public:
   FunctionApi(store::FunctionRepository& repository, store::CodeStore& code, FunctionDirectory& directory,
-              scheduler::Scheduler& scheduler, runtime::LogStore& logs, boost::asio::any_io_executor blocking_executor)
+              scheduler::Scheduler& scheduler, runtime::LogStore& logs, boost::asio::any_io_executor blocking_executor,
+              config::SpecLimits spec_limits = {})
       : repository_(repository), code_(code), directory_(directory), scheduler_(scheduler), logs_(logs),
-        blocking_executor_(std::move(blocking_executor)) {}
+        blocking_executor_(std::move(blocking_executor)), spec_limits_(spec_limits) {}
 
   // `rest` is the path after /api/v1/functions ("", "/hello", "/hello/code", "/hello/logs").
   boost::asio::awaitable<bool> handle(Request& request, std::string_view rest, boost::beast::tcp_stream& client);
@@ -37,7 +38,7 @@ class FunctionApi {
   boost::asio::awaitable<bool> remove(Request& request, const std::string& name, boost::beast::tcp_stream& client);
   boost::asio::awaitable<bool> logs(Request& request, const std::string& name, std::string_view query,
                                     boost::beast::tcp_stream& client);
-  Result<store::PutRevisionResult> commit(const config::FunctionSpec& spec);
+  Result<store::PutRevisionResult> commit(const config::FunctionSpec& spec, const store::RevisionPrecondition& precondition);
 
   store::FunctionRepository& repository_;
   store::CodeStore& code_;
@@ -45,6 +46,7 @@ class FunctionApi {
   scheduler::Scheduler& scheduler_;
   runtime::LogStore& logs_;
   boost::asio::any_io_executor blocking_executor_;
+  config::SpecLimits spec_limits_;
 };
 
 }  // namespace fnd::gateway

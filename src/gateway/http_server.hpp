@@ -1,6 +1,10 @@
 // The HTTP/1.1 listener: accepts connections, reads requests with header/body limits and
 // timeouts, hands each to a RequestHandler, and drains gracefully on shutdown.
 //
+// It answers `Expect` itself (100 Continue before reading a body, 417 for any other
+// expectation), caps open connections (503 beyond the cap), and backs off when the process runs
+// out of file descriptors instead of spinning on accept.
+//
 // Not thread safe: use from the io_context's thread only.
 #pragma once
 
@@ -38,13 +42,18 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(75);    // keep-alive between requests
+  std::chrono::milliseconds header_timeout = std::chrono::seconds(10);  // a new connection's first request header
   std::chrono::milliseconds read_timeout = std::chrono::seconds(60);    // one request's header + body
   uint32_t header_limit = 64 * 1024;
+  // Connections open at once; beyond it new ones get a 503 and are closed. 0 = half the
+  // process's file descriptor limit (the other half serves instances).
+  uint32_t max_connections = 0;
 };
 
 class HttpServer {
  public:
   HttpServer(boost::asio::any_io_executor executor, HttpServerOptions options, RequestHandler& handler);
+  ~HttpServer();
 
   // Binds and listens; the error says what to do when the port is taken.
   Status listen();
@@ -53,6 +62,7 @@ class HttpServer {
   // Stops accepting, lets requests in progress finish until `deadline`, then closes everything.
   boost::asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline);
   size_t open_connections() const { return sessions_.size(); }
+  uint32_t max_connections() const { return max_connections_; }
 
  private:
   struct Session {
@@ -61,12 +71,17 @@ class HttpServer {
   };
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, uint64_t id);
+  // Out of descriptors: closes the reserve descriptor to accept the waiting connections and close
+  // each with a 503, so that clients see an answer instead of hanging in the backlog.
+  size_t shed_waiting_connections();
 
   boost::asio::any_io_executor executor_;
   HttpServerOptions options_;
   RequestHandler& handler_;
   boost::asio::ip::tcp::acceptor acceptor_;
   uint16_t port_ = 0;
+  uint32_t max_connections_ = 0;
+  int reserve_fd_ = -1;
   bool draining_ = false;
   uint64_t next_session_ = 0;
   std::map<uint64_t, Session> sessions_;

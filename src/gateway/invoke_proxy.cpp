@@ -41,7 +41,8 @@ template <typename From, typename To>
 void copy_end_to_end_headers(const From& from, To& to) {
   for (const auto& field : from) {
     if (is_hop_by_hop(field.name())) continue;
-    if (field.name() == http::field::content_length) continue;
+    // The gateway answered the client's Expect itself and sends the function the whole body.
+    if (field.name() == http::field::content_length || field.name() == http::field::expect) continue;
     to.insert(field.name_string(), field.value());
   }
 }
@@ -100,7 +101,7 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
   const unsigned version = request.version();
   const bool client_keep_alive = request.keep_alive();
   auto revision = directory_.find(name);
-  if (!revision) co_return co_await write_error(client, directory_.not_found(name), version, client_keep_alive);
+  if (!revision) co_return co_await write_error(client, directory_.unavailable(name), version, client_keep_alive);
   const auto timeout = revision->spec.timeout;
 
   // Counted when this coroutine ends, however it ends; status 0 = nothing was sent.
@@ -154,8 +155,13 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
     // A serializer of our own: async_write(stream, message) would allocate one per request.
     http::request_serializer<http::string_body> request_writer(upstream_request);
     std::tie(ec, std::ignore) = co_await http::async_write(*upstream, request_writer, asio::as_tuple(asio::use_awaitable));
-    if (!ec) {
+    // Interim answers (100 Continue, 103 Early Hints) are dropped: only the final one is relayed.
+    while (!ec) {
       std::tie(ec, std::ignore) = co_await http::async_read_header(*upstream, upstream_buffer, *parser, asio::as_tuple(asio::use_awaitable));
+      if (ec || parser->get().result_int() >= 200 || parser->get().result_int() == 101) break;
+      parser.emplace();
+      parser->body_limit(boost::none);
+      if (request.method() == http::verb::head) parser->skip(true);
     }
     spdlog::debug("invoke {}: exchange ec {}", name, ec.message());
     if (!ec || ec == beast::error::timeout) break;
@@ -176,6 +182,12 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
 
   // Relay the answer: header first, then the body as it arrives.
   auto& upstream_response = parser->get();
+  if (upstream_response.result() == http::status::switching_protocols) {
+    // Nothing asked for an upgrade (Upgrade is not forwarded), and what follows is not HTTP.
+    co_return co_await fail(make_error("function_bad_answer",
+        fmt::format("function '{}' answered 101 Switching Protocols, which fnd does not relay; see fnctl logs {}",
+                    name, name), 502), client_keep_alive);
+  }
   http::response<http::buffer_body> response(upstream_response.result(), version);
   record.status = upstream_response.result_int();
   copy_end_to_end_headers(upstream_response, response);
@@ -240,7 +252,9 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
     // Too late for an error response: cut the client connection so it sees a truncated answer.
     co_return false;
   }
-  if (parser->keep_alive() && parser->is_done()) {
+  // Reused only when the exchange ended exactly at a message boundary: any byte past the answer
+  // would otherwise be read as the start of the next client's answer.
+  if (parser->keep_alive() && parser->is_done() && upstream_buffer.size() == 0) {
     upstream->expires_never();
     instance.keep_idle_connection(upstream->release_socket());
     return_stream(std::move(upstream));

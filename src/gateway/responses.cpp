@@ -15,12 +15,15 @@ namespace {
 
 asio::awaitable<bool> write_body(boost::beast::tcp_stream& client, unsigned status, std::string body,
                                  std::string_view content_type, unsigned version, bool keep_alive, bool fnd_error,
-                                 int retry_after_seconds = 0) {
+                                 int retry_after_seconds = 0, const HeaderFields* headers = nullptr) {
   http::response<http::string_body> res(static_cast<http::status>(status), version);
   res.set(http::field::server, "fnd");
   if (retry_after_seconds > 0) res.set(http::field::retry_after, std::to_string(retry_after_seconds));
   res.set(http::field::content_type, content_type);
   if (fnd_error) res.set("X-Fnd-Error", "1");
+  if (headers) {
+    for (const auto& [name, value] : *headers) res.set(name, value);
+  }
   res.body() = std::move(body);
   res.keep_alive(keep_alive);
   res.prepare_payload();
@@ -38,8 +41,9 @@ asio::awaitable<bool> write_error(boost::beast::tcp_stream& client, const Error&
 }
 
 asio::awaitable<bool> write_json(boost::beast::tcp_stream& client, unsigned status, const boost::json::value& body,
-                                 unsigned version, bool keep_alive) {
-  co_return co_await write_body(client, status, boost::json::serialize(body) + "\n", "application/json", version, keep_alive, false);
+                                 unsigned version, bool keep_alive, const HeaderFields& headers) {
+  co_return co_await write_body(client, status, boost::json::serialize(body) + "\n", "application/json", version, keep_alive,
+                                false, 0, &headers);
 }
 
 asio::awaitable<bool> write_text(boost::beast::tcp_stream& client, unsigned status, std::string body, unsigned version,

@@ -4,6 +4,7 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
+#include "core/units.hpp"
 #include "gateway/responses.hpp"
 
 namespace fnd::gateway {
@@ -35,14 +36,15 @@ Error Router::body_too_large(const http::request_header<>& header, uint64_t size
   uint64_t limit = body_limit(header);
   std::string what = size > 0 ? fmt::format("{} bytes", size) : std::string("larger");
   if (is_code_upload(target)) {
-    return make_error("archive_too_large", fmt::format("code archive is {}, over the limit of {} bytes (limits.max_code_archive)",
-                                                       what, limit), 413);
+    return make_error("archive_too_large", fmt::format("code archive is {}, over the limit of {} ({} bytes, "
+                                                       "limits.max_code_archive)", what, format_bytes(limit), limit), 413);
   }
   if (target.starts_with(kFunctionPrefix)) {
-    return make_error("request_too_large", fmt::format("request body is {}, over the limit of {} bytes (limits.max_request_body)",
-                                                       what, limit), 413);
+    return make_error("request_too_large", fmt::format("request body is {}, over the limit of {} ({} bytes, "
+                                                       "limits.max_request_body)", what, format_bytes(limit), limit), 413);
   }
-  return make_error("request_too_large", fmt::format("request body is {}, over the limit of {} bytes for this endpoint", what, limit), 413);
+  return make_error("request_too_large", fmt::format("request body is {}, over the limit of {} ({} bytes) for this "
+                                                     "endpoint", what, format_bytes(limit), limit), 413);
 }
 
 asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& client, std::string_view client_address) {

@@ -21,6 +21,10 @@ struct Revision {
   uint32_t number = 0;
   config::FunctionSpec spec;  // spec.code holds the code digest; spec.name the function
   SystemTime created_at;
+  // Non-empty when the stored spec cannot be read (a damaged row, or one an older fnd wrote
+  // without checks): says why. `spec` then holds only name and code. Such a revision is never
+  // served; deploying again or deleting the function mends it.
+  std::string damage;
 };
 
 struct FunctionRecord {
@@ -35,6 +39,14 @@ struct PutRevisionResult {
   bool created = false;  // false: the spec equals the latest revision's, nothing was written
 };
 
+// Optimistic concurrency for a deploy (HTTP If-Match / If-None-Match): the revision is written
+// only when the function's latest revision is what the caller saw.
+struct RevisionPrecondition {
+  std::optional<uint32_t> latest_is;  // If-Match: "N"
+  bool must_exist = false;            // If-Match: *
+  bool must_not_exist = false;        // If-None-Match: *
+};
+
 class FunctionRepository {
  public:
   explicit FunctionRepository(Database& db) : db_(db) {}
@@ -43,9 +55,10 @@ class FunctionRepository {
   Result<std::optional<FunctionRecord>> find(const std::string& name);
   Result<std::optional<Revision>> latest_revision(const std::string& name);
   Result<std::vector<Revision>> revisions(const std::string& name);
-  // Adds revision latest+1 holding `spec` unless it equals the latest revision's spec.
-  // spec.name and spec.code must be set.
-  Result<PutRevisionResult> put_revision(const config::FunctionSpec& spec);
+  // Adds revision latest+1 holding `spec` unless it equals the latest revision's spec, in one
+  // transaction (concurrent deploys of one function serialize). spec.name and spec.code must be
+  // set. Errors: 412 revision_mismatch when `precondition` does not hold.
+  Result<PutRevisionResult> put_revision(const config::FunctionSpec& spec, const RevisionPrecondition& precondition = {});
   // Removes the function and its revisions; false when there was none.
   Result<bool> remove(const std::string& name);
 

@@ -6,7 +6,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -380,6 +385,131 @@ std::string Leftovers::describe() const {
   return out.str();
 }
 
+// ---------------------------------------------------------------------------- RawConnection
+
+std::string RawAnswer::header(const std::string& lowercase_name) const {
+  auto it = headers.find(lowercase_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+RawConnection::RawConnection(const std::string& url) {
+  std::string_view rest(url);
+  if (rest.starts_with("http://")) rest.remove_prefix(7);
+  auto colon = rest.rfind(':');
+  REQUIRE(colon != std::string_view::npos);
+  std::string host(rest.substr(0, colon));
+  int port = std::stoi(std::string(rest.substr(colon + 1)));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(::inet_pton(AF_INET, host.c_str(), &address.sin_addr) == 1);
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd_ >= 0);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+RawConnection::~RawConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool RawConnection::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+bool RawConnection::fill(std::chrono::steady_clock::time_point deadline) {
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+    char chunk[65536];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+}
+
+std::optional<RawAnswer> RawConnection::read_answer(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t head_end;
+  while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill(deadline)) return std::nullopt;
+  }
+  RawAnswer answer;
+  std::istringstream head(buffer_.substr(0, head_end));
+  std::string line;
+  std::getline(head, line);
+  std::istringstream status_line(line);
+  std::string protocol;
+  status_line >> protocol >> answer.status;
+  while (std::getline(head, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    answer.headers[lowercase(trim(line.substr(0, colon)))] = trim(line.substr(colon + 1));
+  }
+  buffer_.erase(0, head_end + 4);
+  if (answer.status < 200 || answer.status == 204 || answer.status == 304) return answer;
+  if (lowercase(answer.header("transfer-encoding")).find("chunked") != std::string::npos) {
+    while (true) {
+      size_t eol;
+      while ((eol = buffer_.find("\r\n")) == std::string::npos) {
+        if (!fill(deadline)) return std::nullopt;
+      }
+      size_t size = std::stoul(buffer_.substr(0, eol), nullptr, 16);
+      while (buffer_.size() < eol + 2 + size + 2) {
+        if (!fill(deadline)) return std::nullopt;
+      }
+      answer.body += buffer_.substr(eol + 2, size);
+      buffer_.erase(0, eol + 2 + size + 2);
+      if (size == 0) return answer;  // trailers are not used by fnd
+    }
+  }
+  if (std::string length = answer.header("content-length"); !length.empty()) {
+    size_t size = std::stoul(length);
+    while (buffer_.size() < size) {
+      if (!fill(deadline)) return std::nullopt;
+    }
+    answer.body = buffer_.substr(0, size);
+    buffer_.erase(0, size);
+    return answer;
+  }
+  while (fill(deadline)) {
+  }
+  answer.body = std::exchange(buffer_, {});
+  return answer;
+}
+
+bool RawConnection::closed_by_peer(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+    char chunk[65536];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
+  }
+}
+
 // ---------------------------------------------------------------------------- Daemon
 
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
@@ -433,8 +563,11 @@ void Daemon::start() {
   std::error_code ec;
   fs::remove(state_dir_ + "/fnd.addr", ec);
 
-  std::vector<std::string> args{FND_BINARY,    "--state-dir", state_dir_, "--listen",
-                                "127.0.0.1:0", "--log-level", "debug"};
+  // FND_TEST_FND runs the tests against another fnd binary (e.g. an older build, to see a
+  // regression test fail before its fix).
+  const char* binary_override = std::getenv("FND_TEST_FND");
+  std::string binary = binary_override && *binary_override ? binary_override : FND_BINARY;
+  std::vector<std::string> args{binary, "--state-dir", state_dir_, "--listen", "127.0.0.1:0", "--log-level", "debug"};
   if (!options_.config_yaml.empty()) {
     args.push_back("--config");
     args.push_back(state_dir_ + "/test-config.yaml");
@@ -454,6 +587,10 @@ void Daemon::start() {
     // fnd gets SIGTERM and cleans up instead of running on with its containers.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(126);
+    if (options_.file_limit > 0) {
+      rlimit limit{options_.file_limit, options_.file_limit};
+      ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
     int null_fd = ::open("/dev/null", O_RDONLY);
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(log_fd, STDOUT_FILENO);
@@ -523,6 +660,21 @@ void Daemon::restart() {
   start();
 }
 
+std::chrono::milliseconds Daemon::cpu_time() const {
+  // Fields 14 and 15 of /proc/PID/stat; the command (field 2) may hold spaces, so count from ')'.
+  std::string stat = read_whole_file("/proc/" + std::to_string(pid_) + "/stat");
+  auto close = stat.rfind(')');
+  REQUIRE(close != std::string::npos);
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  unsigned long long user = 0, system = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) user = std::stoull(field);
+    if (i == 15) system = std::stoull(field);
+  }
+  return std::chrono::milliseconds((user + system) * 1000 / static_cast<unsigned long long>(::sysconf(_SC_CLK_TCK)));
+}
+
 std::string Daemon::log() const { return read_whole_file(state_dir_ + "/fnd.log"); }
 
 HttpAnswer Daemon::http(const std::string& method, const std::string& path, const std::string& body,
@@ -567,7 +719,8 @@ HttpAnswer Daemon::deploy(const std::string& name, const std::map<std::string, s
 }
 
 CommandResult Daemon::run_fnctl(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv{FNCTL_BINARY};
+  const char* binary_override = std::getenv("FND_TEST_FNCTL");
+  std::vector<std::string> argv{binary_override && *binary_override ? binary_override : FNCTL_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_command(argv, {"FNCTL_URL=" + url_});
 }

@@ -2,6 +2,8 @@
 // port 0, and talks to it over HTTP. Every Daemon stops its process in its destructor and only
 // then removes the state dir, so a failing test leaves neither a daemon nor containers behind.
 // FND_TEST_KEEP_STATE=1 keeps the state dirs (fnd.log, bundles) for debugging.
+// FND_TEST_FND and FND_TEST_FNCTL run the tests against other binaries (an older build, to see a
+// regression test fail before its fix).
 //
 // Not thread-safe, except for http(), stream_get() and the free functions, which may run on
 // several threads at once (used to send parallel requests).
@@ -83,12 +85,50 @@ struct Leftovers {
   std::string describe() const;
 };
 
+// One HTTP answer read off a raw connection.
+struct RawAnswer {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lowercased
+  std::string body;
+
+  std::string header(const std::string& lowercase_name) const;
+};
+
+// A plain TCP connection to fnd for exchanges libcurl would tidy up: Expect without a body,
+// malformed chunks, idle connections, exact bytes. Closed when destroyed.
+class RawConnection {
+ public:
+  // `url` is "http://HOST:PORT" (Daemon::url()). connected() says whether it worked.
+  explicit RawConnection(const std::string& url);
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  // Sends all of `bytes`; false when the peer closed or reset the connection.
+  bool send(std::string_view bytes);
+  // Reads one answer (1xx answers too: each is its own answer). nullopt when the connection
+  // closed or `timeout` passed before a whole answer arrived.
+  std::optional<RawAnswer> read_answer(std::chrono::milliseconds timeout = 10s);
+  // Whether the peer closed the connection (EOF or reset) within `timeout`; unread data is dropped.
+  bool closed_by_peer(std::chrono::milliseconds timeout);
+
+ private:
+  // Reads more into buffer_; false on close, error or timeout.
+  bool fill(std::chrono::steady_clock::time_point deadline);
+
+  int fd_ = -1;
+  std::string buffer_;
+};
+
 struct DaemonOptions {
   std::string config_yaml;              // written to a file passed with --config when not empty
   std::vector<std::string> extra_args;  // appended to fnd's command line
   // Stem cells and pre-created containers: off by default so that tests see only their own
   // instances (those are containers too); warm_pool_test.cpp turns them on.
   bool warm_pools = false;
+  // When > 0: fnd's RLIMIT_NOFILE (soft and hard), to run it out of file descriptors.
+  unsigned file_limit = 0;
 };
 
 class Daemon {
@@ -108,6 +148,9 @@ class Daemon {
   void restart();
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // CPU time (user + system) fnd has used so far.
+  std::chrono::milliseconds cpu_time() const;
   const std::string& url() const { return url_; }
   const std::string& state_dir() const { return state_dir_; }
   std::string log() const;  // fnd's stdout and stderr so far, across restarts

@@ -172,7 +172,7 @@ TEST_CASE("a new revision replaces the old code", "[integration]") {
   REQUIRE(fnd.invoke("versioned").body == "v1");
   std::set<std::string> v1_instances = fnd.instance_ids("versioned");
 
-  // The code upload itself makes revision 2 (same spec, new code); the spec PUT then matches it.
+  // The code upload only stores the code; the spec PUT naming it makes revision 2.
   HttpAnswer v2 = fnd.deploy("versioned", {{"main.py", "def handle(req):\n    return 'v2'\n"}},
                              R"({"runtime":"python3","handler":"main.handle"})");
   CHECK(v2.json().at("revision") == 2);

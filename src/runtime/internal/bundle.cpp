@@ -1,5 +1,7 @@
 #include "runtime/internal/bundle.hpp"
 
+#include <sys/resource.h>
+
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fmt/format.h>
@@ -28,7 +30,17 @@ json::array capability_set() { return json::array{}; }
 
 }  // namespace
 
+// 4096 descriptors per instance, or fewer when fnd itself may not have that many: the OCI
+// runtime cannot raise a limit above what it inherits without CAP_SYS_RESOURCE.
+uint64_t instance_file_limit() {
+  constexpr uint64_t kWanted = 4096;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_max == RLIM_INFINITY) return kWanted;
+  return std::min<uint64_t>(kWanted, limit.rlim_max);
+}
+
 json::object build_oci_config(const ContainerConfig& c) {
+  const uint64_t nofile = instance_file_limit();
   json::array mounts{
       json::object{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}, {"options", json::array{"nosuid", "noexec", "nodev"}}},
       json::object{{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"},
@@ -73,7 +85,7 @@ json::object build_oci_config(const ContainerConfig& c) {
            {"cwd", kCodeMount},
            {"capabilities", json::object{{"bounding", capability_set()}, {"effective", capability_set()},
                                          {"permitted", capability_set()}, {"ambient", capability_set()}}},
-           {"rlimits", json::array{json::object{{"type", "RLIMIT_NOFILE"}, {"hard", 4096}, {"soft", 4096}}}},
+           {"rlimits", json::array{json::object{{"type", "RLIMIT_NOFILE"}, {"hard", nofile}, {"soft", nofile}}}},
            {"noNewPrivileges", true},
        }},
       {"root", json::object{{"path", c.rootfs}, {"readonly", true}}},

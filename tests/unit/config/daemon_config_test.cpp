@@ -37,6 +37,10 @@ TEST_CASE("the shipped fnd.yaml states exactly the built-in defaults", "[unit]")
   CHECK(shipped.precreated_max == defaults.precreated_max);
   CHECK(shipped.runtime.start_timeout == defaults.runtime.start_timeout);
   CHECK(shipped.drain_timeout == defaults.drain_timeout);
+  CHECK(shipped.limits.max_connections == defaults.limits.max_connections);
+  CHECK(shipped.limits.header_timeout == defaults.limits.header_timeout);
+  CHECK(shipped.limits.max_request_body == defaults.limits.max_request_body);
+  CHECK(shipped.limits.max_scale == defaults.limits.max_scale);
 }
 
 TEST_CASE("warm pool sizes are read per runtime and must be small counts", "[unit]") {
