@@ -33,10 +33,6 @@ struct DeploySources {
   fs::path code_dir;
 };
 
-struct UploadedCode {
-  std::string digest;
-  bool made_revision = false;
-};
 
 Result<DeploySources> locate_sources(const DeployOptions& options) {
   if (!options.spec_file.empty()) {
@@ -72,7 +68,7 @@ Result<std::string> resolve_name(const std::string& flag, const config::Function
   return make_error("name_required", "the spec has no name: add 'name: NAME' to fn.yaml or pass --name");
 }
 
-Result<UploadedCode> upload_code(const ApiClient& client, const std::string& name, const CodeArchive& archive) {
+Result<std::string> upload_code(const ApiClient& client, const std::string& name, const CodeArchive& archive) {
   std::optional<ProgressLine> progress;
   if (::isatty(STDERR_FILENO)) progress.emplace(stderr, "uploading " + name);
   UploadProgress on_progress;
@@ -87,8 +83,7 @@ Result<UploadedCode> upload_code(const ApiClient& client, const std::string& nam
   if (!digest || !digest->is_string()) {
     return make_error("invalid_answer", "fnd accepted the code but did not say its digest; is fnd up to date?");
   }
-  // The API adds "revision" only when the upload itself made one (the function existed already).
-  return UploadedCode{std::string(digest->get_string()), object->contains("revision")};
+  return std::string(digest->get_string());
 }
 
 json::object spec_body(const config::FunctionSpec& spec, const std::string& digest) {
@@ -98,12 +93,11 @@ json::object spec_body(const config::FunctionSpec& spec, const std::string& dige
   return body;
 }
 
-void print_outcome(const std::string& name, const JsonAnswer& answer, const UploadedCode& code) {
+void print_outcome(const std::string& name, const JsonAnswer& answer) {
   const auto* object = answer.body.if_object();
   std::string revision = object ? json_text(*object, "revision") : "-";
-  // 200 means the spec matched the latest revision; but if the upload made that revision,
-  // this deploy still changed the function.
-  if (answer.status == 200 && !code.made_revision) {
+  // 200: code and spec equal the latest revision's, so nothing changed.
+  if (answer.status == 200) {
     fmt::print("{} unchanged at revision {}\n", name, revision);
   } else {
     fmt::print("deployed {} revision {}\n", name, revision);
@@ -121,15 +115,23 @@ int run_deploy(const DeployOptions& options, const GlobalOptions& globals) {
   if (!archive) return report_error(archive.error());
 
   ApiClient client(globals.url);
+  // The upload only stores the code; the spec PUT naming its digest makes the revision, so that
+  // this deploy's code and spec always go together.
   auto code = upload_code(client, *name, *archive);
   if (!code) return report_error(code.error());
-  auto answer = client.put_json(function_api_path(*name), spec_body(*spec, code->digest));
+  auto answer = client.put_json(function_api_path(*name), spec_body(*spec, *code));
+  if (!answer && answer.error().code == "code_not_found") {
+    // Unreferenced code may be collected between the two calls (a concurrent delete): once more.
+    code = upload_code(client, *name, *archive);
+    if (!code) return report_error(code.error());
+    answer = client.put_json(function_api_path(*name), spec_body(*spec, *code));
+  }
   if (!answer) return report_error(answer.error());
 
   if (globals.output == OutputFormat::json) {
     fmt::print("{}", pretty_json(answer->body));
   } else {
-    print_outcome(*name, *answer, *code);
+    print_outcome(*name, *answer);
   }
   return kExitOk;
 }

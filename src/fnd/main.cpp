@@ -216,7 +216,9 @@ int main(int argc, char** argv) {
 
   fnd::gateway::FunctionDirectory directory;
   if (auto st = directory.load(repository); !st) fail(st.error().message);
-  for (const auto& name : directory.names()) scheduler.track(directory.find(name));
+  for (const auto& name : directory.names()) {
+    if (auto revision = directory.find(name)) scheduler.track(std::move(revision));
+  }
   fnd::config::SpecLimits spec_limits{host_memory_bytes(), scheduler_options.memory_budget_bytes, config.limits.max_scale};
   fnd::gateway::FunctionApi api(repository, code, directory, scheduler, logs, blocking.get_executor(), spec_limits);
   fnd::gateway::InvokeProxy proxy(directory, scheduler, metrics, {config.runtime.start_timeout});

@@ -33,6 +33,13 @@ json::object revision_json(const store::Revision& rev) {
   return out;
 }
 
+Error being_deleted(std::string_view name) {
+  Error e = make_error("function_being_deleted", fmt::format("function '{}' is being deleted (its requests in flight are "
+                                                             "finishing); retry once the delete is done", name), 409);
+  e.retry_after_seconds = 1;
+  return e;
+}
+
 // The function's latest revision as an entity tag: If-Match compares against it.
 std::string revision_etag(uint32_t revision) { return fmt::format("\"{}\"", revision); }
 
@@ -136,6 +143,7 @@ asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string&
                                    version, keep_alive);
   }
   spec->name = name;
+  if (deleting_.contains(name)) co_return co_await write_error(client, being_deleted(name), version, keep_alive);
   if (Status fits = config::check_spec_limits(*spec, spec_limits_); !fits) {
     co_return co_await write_error(client, fits.error(), version, keep_alive);
   }
@@ -253,9 +261,15 @@ asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& n
   auto record = repository_.find(name);
   if (!record) co_return co_await write_error(client, record.error(), version, keep_alive);
   if (!*record) co_return co_await write_error(client, directory_.not_found(name), version, keep_alive);
+  if (deleting_.contains(name)) co_return co_await write_error(client, being_deleted(name), version, keep_alive);
+  // Requests in flight may finish within the function's own timeout.
+  std::chrono::milliseconds drain{0};
+  if (auto latest = directory_.find(name)) drain = latest->spec.timeout;
+  deleting_.insert(name);
   directory_.remove(name);  // new invocations get 404 from here on
-  size_t stopped = co_await scheduler_.stop_function(name);
+  size_t stopped = co_await scheduler_.stop_function(name, drain);
   auto removed = repository_.remove(name);
+  deleting_.erase(name);
   if (!removed) co_return co_await write_error(client, removed.error(), version, keep_alive);
   logs_.remove(name);
   spdlog::info("function {} deleted ({} instances stopped)", name, stopped);

@@ -8,6 +8,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <set>
+#include <string>
 #include <string_view>
 
 #include "gateway/function_directory.hpp"
@@ -47,6 +49,7 @@ class FunctionApi {
   runtime::LogStore& logs_;
   boost::asio::any_io_executor blocking_executor_;
   config::SpecLimits spec_limits_;
+  std::set<std::string, std::less<>> deleting_;  // deletes draining their requests: deploys wait
 };
 
 }  // namespace fnd::gateway

@@ -1,6 +1,9 @@
 #include "gateway/invoke_proxy.hpp"
 
+#include <sys/socket.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
@@ -90,6 +93,46 @@ void InvokeProxy::return_stream(std::unique_ptr<beast::tcp_stream> stream) {
   if (spare_streams_.size() < kMaxSpareRelayBuffers) spare_streams_.push_back(std::move(stream));
 }
 
+asio::awaitable<Result<scheduler::Lease>> InvokeProxy::wait_for_lease(std::shared_ptr<const store::Revision>& revision,
+                                                                      std::string_view name, beast::tcp_stream& client) {
+  using asio::experimental::awaitable_operators::operator||;
+  using Waited = std::optional<Result<scheduler::Lease>>;
+  // A deploy or delete while we wait retires the revision: look the function up again (a delete
+  // then answers 404), a bounded number of times.
+  for (int lookups = 0; lookups < 3; ++lookups) {
+    const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout + revision->spec.timeout;
+    auto acquire = [&]() -> asio::awaitable<Waited> { co_return co_await scheduler_.acquire(revision, deadline); };
+    // The client may hang up while we wait: the wait is then cancelled, so that nothing is
+    // started, queued or evicted for nobody.
+    auto outcome = co_await (acquire() || watch_for_hangup(client));
+    if (outcome.index() == 1) co_return make_error(std::string(scheduler::kCallerGone), "the client hung up", 499);
+    Result<scheduler::Lease> got = std::move(*std::get<0>(outcome));
+    if (got || got.error().code != scheduler::kRevisionRetired) co_return got;
+    revision = directory_.find(name);
+    if (!revision) co_return directory_.unavailable(name);
+  }
+  co_return make_error("function_changing", fmt::format("function '{}' changed several times while this request waited; "
+                                                        "retry", name), 503);
+}
+
+asio::awaitable<void> InvokeProxy::watch_for_hangup(beast::tcp_stream& client) {
+  auto& socket = client.socket();
+  while (true) {
+    auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    char byte;
+    ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) co_return;  // closed or reset
+    if (n > 0) {
+      // A pipelined request is waiting: readable no longer tells a close apart, so wait for the
+      // lease alone (this wait ends when it is cancelled).
+      asio::steady_timer forever(socket.get_executor(), std::chrono::steady_clock::time_point::max());
+      co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_return;
+    }
+  }
+}
+
 FunctionMetrics& InvokeProxy::metrics_for(std::string_view function) {
   auto it = metrics_of_.find(function);
   if (it == metrics_of_.end()) it = metrics_of_.emplace(std::string(function), &metrics_.function(function)).first;
@@ -117,8 +160,16 @@ asio::awaitable<bool> InvokeProxy::invoke(Request& request, std::string_view nam
     return write_error(client, error, version, keep_alive);
   };
 
-  auto lease = co_await scheduler_.acquire(revision, std::chrono::steady_clock::now() + options_.start_timeout + timeout);
-  if (!lease) co_return co_await fail(lease.error(), client_keep_alive);
+  // Warm path first: a free slot right now costs no suspension and no allocation.
+  std::optional<scheduler::Lease> lease = scheduler_.try_acquire(revision);
+  if (!lease) {
+    auto waited = co_await wait_for_lease(revision, name, client);
+    if (!waited) {
+      if (waited.error().code == scheduler::kCallerGone) co_return false;
+      co_return co_await fail(waited.error(), client_keep_alive);
+    }
+    lease.emplace(std::move(*waited));
+  }
   runtime::Instance& instance = lease->instance();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
 

@@ -41,6 +41,13 @@ class InvokeProxy {
   std::unique_ptr<boost::beast::tcp_stream> take_stream(boost::asio::ip::tcp::socket socket);
   void return_stream(std::unique_ptr<boost::beast::tcp_stream> stream);
   FunctionMetrics& metrics_for(std::string_view function);
+  // The cold path: waits for a slot while watching the client. Errors as Scheduler::acquire;
+  // caller_gone when the client hung up. Updates `revision` when a newer one replaced it.
+  boost::asio::awaitable<Result<scheduler::Lease>> wait_for_lease(std::shared_ptr<const store::Revision>& revision,
+                                                                 std::string_view name,
+                                                                 boost::beast::tcp_stream& client);
+  // Resolves when the client closes or resets its connection (or when cancelled).
+  static boost::asio::awaitable<void> watch_for_hangup(boost::beast::tcp_stream& client);
 
   FunctionDirectory& directory_;
   scheduler::Scheduler& scheduler_;

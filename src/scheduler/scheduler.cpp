@@ -127,6 +127,32 @@ std::shared_ptr<internal::RevisionPool> Scheduler::pool_for(const std::shared_pt
   return pool;
 }
 
+Lease Scheduler::take_slot(const std::shared_ptr<internal::RevisionPool>& pool, internal::Slot& slot,
+                           std::optional<SteadyTime> waited_since) {
+  ++slot.in_flight;
+  slot.prewarmed = false;
+  slot.last_used = clock_.now();
+  slot.last_used_wall = std::chrono::system_clock::now();
+  if (waited_since) {
+    double ms = std::chrono::duration<double, std::milli>(clock_.now() - *waited_since).count();
+    FunctionHistory& h = history_of(*pool->revision);
+    ++h.cold_starts;
+    h.cold_start_ms_total += ms;
+    h.last_cold_start_ms = ms;
+  }
+  return Lease(this, pool, slot.instance, waited_since.has_value());
+}
+
+std::optional<Lease> Scheduler::try_acquire(const std::shared_ptr<const store::Revision>& revision) {
+  if (stopping_) return std::nullopt;
+  auto pool = pool_for(revision);
+  if (pool->retired) return std::nullopt;
+  internal::Slot* slot = pool->least_loaded_free_slot();
+  if (!slot) return std::nullopt;
+  history_of(*revision).policy.record_invocation(clock_.now());
+  return take_slot(pool, *slot, std::nullopt);
+}
+
 asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::Revision> revision,
                                                   std::chrono::steady_clock::time_point deadline) {
   auto pool = pool_for(revision);
@@ -136,25 +162,35 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
   FunctionHistory& history = history_of(*revision);
   history.policy.record_invocation(asked_at);  // O(1); the windows are computed by the reaper's tick
   bool waited_for_start = false;
+  const uint64_t memory = revision->spec.resources.memory_bytes;
   while (true) {
     if (stopping_) {
       Error e = make_error("shutting_down", "fnd is shutting down; retry on another node or after restart", 503);
       e.retry_after_seconds = 5;
       co_return e;
     }
+    // The caller left (its client hung up): nothing more is started or evicted for it.
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+      co_return make_error(std::string(kCallerGone), fmt::format("the caller of function '{}' went away", revision->function), 499);
+    }
+    if (pool->retired) {
+      Error e = make_error(std::string(kRevisionRetired),
+                           fmt::format("revision {} of function '{}' no longer takes requests", revision->number,
+                                       revision->function), 503);
+      e.retryable = true;
+      co_return e;
+    }
     if (internal::Slot* slot = pool->least_loaded_free_slot()) {
-      ++slot->in_flight;
-      slot->prewarmed = false;
-      slot->last_used = clock_.now();
-      slot->last_used_wall = std::chrono::system_clock::now();
-      if (waited_for_start) {
-        double ms = std::chrono::duration<double, std::milli>(clock_.now() - asked_at).count();
-        FunctionHistory& h = history_of(*revision);
-        ++h.cold_starts;
-        h.cold_start_ms_total += ms;
-        h.last_cold_start_ms = ms;
-      }
-      co_return Lease(this, pool, slot->instance, waited_for_start);
+      co_return take_slot(pool, *slot, waited_for_start ? std::optional<SteadyTime>(asked_at) : std::nullopt);
+    }
+    // An instance that could never fit, not even in an empty budget: say so now, and evict nobody.
+    if (options_.memory_budget_bytes > 0 && memory > options_.memory_budget_bytes && pool->slots.empty() &&
+        pool->starting == 0) {
+      co_return make_error(std::string(kMemoryBudgetTooSmall),
+                           fmt::format("function '{}' needs {} (resources.memory) but the whole instance memory budget "
+                                       "is {}: lower resources.memory or raise scheduler.memory_budget",
+                                       revision->function, format_bytes(memory), format_bytes(options_.memory_budget_bytes)),
+                           503);
     }
     if (pool->start_failures != failures_seen && pool->last_start_error && pool->starting == 0) {
       co_return *pool->last_start_error;
@@ -237,6 +273,7 @@ uint64_t Scheduler::reserved_memory() const {
 bool Scheduler::make_room_for(const internal::RevisionPool& pool) {
   if (options_.memory_budget_bytes == 0) return true;
   const uint64_t needed = pool.revision->spec.resources.memory_bytes;
+  if (needed > options_.memory_budget_bytes) return false;  // evicting everyone would not be enough
   uint64_t reserved = reserved_memory();
   while (reserved + needed > options_.memory_budget_bytes) {
     // Least recently used idle instance of another revision.
@@ -272,11 +309,15 @@ void Scheduler::wake_all_pools() {
 
 void Scheduler::stop_detached(std::shared_ptr<runtime::Instance> instance, bool kill) {
   ++pending_stops_;
+  ++pending_stops_of_[instance->function()];
   // Memory was released with the slot: requests waiting on the budget may go on.
   if (options_.memory_budget_bytes > 0) wake_all_pools();
   asio::co_spawn(executor_, [this, instance, kill]() -> asio::awaitable<void> {
     co_await launcher_.stop(instance, kill);
     --pending_stops_;
+    if (auto it = pending_stops_of_.find(instance->function()); it != pending_stops_of_.end() && --it->second == 0) {
+      pending_stops_of_.erase(it);
+    }
     stop_finished_.notify_all();
   }, asio::detached);
 }
@@ -333,33 +374,55 @@ void Scheduler::retire_older_revisions(const std::string& function, uint32_t cur
   }
 }
 
-asio::awaitable<size_t> Scheduler::stop_function(const std::string& function) {
+asio::awaitable<size_t> Scheduler::stop_function(const std::string& function, std::chrono::milliseconds drain) {
   if (auto h = history_.find(function); h != history_.end()) history_.erase(h);
   launcher_.forget(function);
   auto fn = pools_.find(function);
   if (fn == pools_.end()) co_return 0;
-  std::vector<std::shared_ptr<runtime::Instance>> instances;
+  std::vector<std::shared_ptr<internal::RevisionPool>> retired;
+  size_t stopped = 0;
   for (auto& [number, pool] : fn->second) {
     pool->retired = true;
-    for (auto& slot : pool->slots) instances.push_back(slot.instance);
-    pool->slots.clear();
-    pool->changed.notify_all();
+    // Idle instances stop now; busy ones when their request ends (Lease release stops them).
+    std::vector<std::shared_ptr<runtime::Instance>> idle;
+    for (auto& slot : pool->slots) {
+      if (slot.in_flight == 0) idle.push_back(slot.instance);
+    }
+    for (auto& instance : idle) {
+      pool->erase(*instance);
+      stop_detached(instance, false);
+      ++stopped;
+    }
+    pool->changed.notify_all();  // waiting requests see the retirement
+    retired.push_back(pool);
   }
   pools_.erase(fn);
-  // In parallel: a function with many instances that ignore SIGTERM must not take n x stop_timeout.
-  auto left = std::make_shared<size_t>(instances.size());
-  for (auto& instance : instances) {
-    ++pending_stops_;
-    asio::co_spawn(executor_, [this, instance, left]() -> asio::awaitable<void> {
-      co_await launcher_.stop(instance, false);
-      --pending_stops_;
-      --*left;
-      stop_finished_.notify_all();
-    }, asio::detached);
+  auto busy = [&] {
+    size_t n = 0;
+    for (const auto& pool : retired) n += pool->slots.size() + pool->starting;
+    return n;
+  };
+  // In-flight requests may finish, up to `drain`.
+  const auto drain_deadline = std::chrono::steady_clock::now() + drain;
+  stopped += busy();
+  while (busy() > 0 && std::chrono::steady_clock::now() < drain_deadline) co_await stop_finished_.wait_until(drain_deadline);
+  for (const auto& pool : retired) {
+    std::vector<std::shared_ptr<runtime::Instance>> left;
+    for (auto& slot : pool->slots) left.push_back(slot.instance);
+    for (auto& instance : left) {
+      pool->erase(*instance);
+      stop_detached(instance, true);
+    }
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (*left > 0 && std::chrono::steady_clock::now() < deadline) co_await stop_finished_.wait_until(deadline);
-  co_return instances.size();
+  // Every stop finishes before the function counts as gone (a start still in flight stops
+  // itself when it completes: its pool is retired).
+  const auto stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto still_stopping = [&] {
+    auto it = pending_stops_of_.find(function);
+    return (it != pending_stops_of_.end() && it->second > 0) || busy() > 0;
+  };
+  while (still_stopping() && std::chrono::steady_clock::now() < stop_deadline) co_await stop_finished_.wait_until(stop_deadline);
+  co_return stopped;
 }
 
 Scheduler::FunctionHistory& Scheduler::history_of(const store::Revision& revision) {

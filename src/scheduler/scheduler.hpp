@@ -11,7 +11,9 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.hpp"
@@ -28,9 +30,17 @@ namespace fnd::scheduler {
 
 namespace internal {
 struct RevisionPool;
+struct Slot;
 }
 
+// Error codes acquire() makes (the gateway and other callers test them with these constants).
+inline constexpr std::string_view kRevisionRetired = "revision_retired";  // a newer revision or a delete: look the function up again
+inline constexpr std::string_view kCallerGone = "caller_gone";            // acquire was cancelled
+inline constexpr std::string_view kMemoryBudgetTooSmall = "memory_budget_too_small";
+
+
 class Scheduler;
+
 
 // One concurrency slot on one instance, held for the duration of an invocation. Move-only;
 // released when destroyed.
@@ -100,16 +110,25 @@ class Scheduler {
             SchedulerOptions options = {});
   ~Scheduler();
 
+  // A free slot on a ready instance of `revision` right now, without waiting; nullopt otherwise
+  // (then call acquire()). The invocation hot path: no allocation, no suspension.
+  std::optional<Lease> try_acquire(const std::shared_ptr<const store::Revision>& revision);
   // A slot on an instance of `revision`, starting one when needed. Errors: the start failure
-  // (502), 503 function_at_capacity when the queue is full or `deadline` passes.
+  // (502), 503 function_at_capacity when the queue is full or `deadline` passes, 503
+  // memory_budget_too_small when an instance could never fit, revision_retired (retryable:
+  // look the function up again) when the revision was replaced or deleted, caller_gone when the
+  // operation was cancelled (its caller went away; nothing more is started or evicted for it).
   boost::asio::awaitable<Result<Lease>> acquire(std::shared_ptr<const store::Revision> revision,
                                                 std::chrono::steady_clock::time_point deadline);
 
   // A newer revision is live: older revisions stop taking requests; their idle instances stop now
   // and busy ones when their last request ends.
   void retire_older_revisions(const std::string& function, uint32_t current);
-  // Stops every instance of the function (busy ones too). Returns how many were stopped.
-  boost::asio::awaitable<size_t> stop_function(const std::string& function);
+  // The function was deleted: waiting requests get revision_retired, idle instances stop now,
+  // busy ones when their request ends, and those still busy after `drain` are killed. Resolves
+  // when every instance has stopped. Returns how many were stopped.
+  boost::asio::awaitable<size_t> stop_function(const std::string& function,
+                                               std::chrono::milliseconds drain = std::chrono::milliseconds(0));
   // The runtime tells us an instance ended (crash, OOM, or a stop we asked for).
   void instance_exited(const std::shared_ptr<runtime::Instance>& instance);
   // Stops instances idle past their revision's keep-alive; called periodically by run().
@@ -131,6 +150,8 @@ class Scheduler {
  private:
   friend class Lease;
   void release(Lease& lease);
+  Lease take_slot(const std::shared_ptr<internal::RevisionPool>& pool, internal::Slot& slot,
+                  std::optional<SteadyTime> waited_since);
   std::shared_ptr<internal::RevisionPool> pool_for(const std::shared_ptr<const store::Revision>& revision);
   void start_instance(std::shared_ptr<internal::RevisionPool> pool, bool prewarm = false);
   void stop_detached(std::shared_ptr<runtime::Instance> instance, bool kill);
@@ -163,6 +184,7 @@ class Scheduler {
   boost::asio::steady_timer reap_timer_;
   bool stopping_ = false;
   size_t pending_stops_ = 0;
+  std::map<std::string, size_t, std::less<>> pending_stops_of_;  // per function
   Notifier stop_finished_;
 };
 

@@ -655,6 +655,11 @@ void Daemon::kill9() {
   REQUIRE(wait_for_exit(kStopTimeout).has_value());
 }
 
+void Daemon::set_config(const std::string& yaml) {
+  options_.config_yaml = yaml;
+  write_whole_file(state_dir_ + "/test-config.yaml", yaml);
+}
+
 void Daemon::restart() {
   if (running()) stop();
   start();

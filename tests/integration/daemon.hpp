@@ -146,6 +146,8 @@ class Daemon {
   void kill9();
   // Starts fnd again on the same state dir (stops it first if it runs).
   void restart();
+  // The config file the next start uses (DaemonOptions::config_yaml).
+  void set_config(const std::string& yaml);
 
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }

@@ -254,3 +254,45 @@ TEST_CASE("scale.max caps the instances and concurrency caps requests per instan
 }
 
 }  // namespace fnd::test
+
+namespace fnd::test {
+
+TEST_CASE("deleting a function lets its requests in flight finish, answers new ones 404, then stops its instances",
+          "[integration]") {
+  Daemon fnd;
+  fnd.deploy("slow",
+             {{"main.py", "import time\ndef handle(req):\n    time.sleep(1.5)\n    return 'done ' + req.body.decode()\n"}},
+             R"({"runtime":"python3","handler":"main.handle","timeout":"10s","scale":{"concurrency":1,"max":3}})");
+  std::vector<std::future<HttpAnswer>> in_flight;
+  for (int i = 0; i < 3; ++i) {
+    in_flight.push_back(std::async(std::launch::async, [&fnd, i] { return fnd.invoke("slow", std::to_string(i)); }));
+  }
+  REQUIRE(wait_until(
+      [&] {
+        int busy = 0;
+        boost::json::object described = fnd.describe("slow");
+        for (const auto& i : described.at("instances").as_array()) busy += i.at("in_flight").to_number<int>();
+        return busy == 3;
+      },
+      10s, 20ms));
+  std::set<std::string> instances = fnd.instance_ids("slow");
+
+  auto deleted = std::async(std::launch::async, [&] { return fnd.http("DELETE", "/api/v1/functions/slow"); });
+  std::this_thread::sleep_for(200ms);
+  HttpAnswer late = fnd.invoke("slow", "late");
+  CHECK(late.status == 404);
+
+  for (int i = 0; i < 3; ++i) {
+    HttpAnswer answer = in_flight[static_cast<size_t>(i)].get();
+    INFO(answer.body);
+    CHECK(answer.status == 200);
+    CHECK(answer.body == "done " + std::to_string(i));
+  }
+  HttpAnswer deleted_answer = deleted.get();
+  CHECK(deleted_answer.status == 200);
+  Leftovers left = fnd.leftovers(instances);
+  INFO(left.describe());
+  CHECK(left.none());
+}
+
+}  // namespace fnd::test

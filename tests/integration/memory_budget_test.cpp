@@ -2,6 +2,7 @@
 // everything in the budget is busy.
 #include <catch2/catch.hpp>
 #include <future>
+#include <thread>
 
 #include "integration/daemon.hpp"
 
@@ -61,6 +62,31 @@ TEST_CASE("a memory budget full of busy instances is a 503 naming the budget", "
   CHECK_THAT(answer.error_message(), Catch::Contains("100Mi"));
   CHECK(answer.headers.count("retry-after") == 1);
   CHECK(busy.get().status == 200);
+}
+
+}  // namespace fnd::test
+
+namespace fnd::test {
+
+TEST_CASE("a request whose client hung up while it waited for memory evicts nobody afterwards", "[integration]") {
+  Daemon fnd({.config_yaml = "scheduler:\n  memory_budget: 100Mi\n"});
+  fnd.deploy("hog", {{"main.py", kSleepySource}}, spec_with("64Mi", "30s"));
+  fnd.deploy("needy", {{"main.py", kSleepySource}}, spec_with("64Mi", "30s"));
+  REQUIRE(fnd.invoke("hog").status == 200);
+  std::set<std::string> hog_instances = fnd.instance_ids("hog");
+  REQUIRE(hog_instances.size() == 1);
+
+  // hog is busy for 3 s, so needy must wait for room; its client gives up after half a second.
+  auto busy = std::async(std::launch::async, [&] { return fnd.invoke("hog", "slow"); });
+  REQUIRE(wait_until([&] { return fnd.describe("hog").at("instances").as_array().at(0).at("in_flight").to_number<int>() > 0; }, 5s));
+  HttpAnswer gave_up = fnd.http("POST", "/function/needy", "", {}, 500ms);
+  CHECK(gave_up.status == 0);
+  REQUIRE(busy.get().status == 200);
+
+  // hog's instance is idle now: nobody is left waiting, so it must not be stopped for needy.
+  std::this_thread::sleep_for(1500ms);
+  CHECK(fnd.instance_ids("hog") == hog_instances);
+  CHECK(fnd.instance_ids("needy").empty());
 }
 
 }  // namespace fnd::test

@@ -1,3 +1,4 @@
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include "config/daemon_config.hpp"
@@ -51,4 +52,66 @@ TEST_CASE("listen addresses parse", "[unit]") {
   CHECK(a->port == 8080);
   CHECK(fnd::config::parse_listen_address("[::1]:0")->host == "::1");
   CHECK_FALSE(fnd::config::parse_listen_address("8080").ok());
+}
+
+TEST_CASE("numbers in a spec must be finite and within sane bounds (issue 7.3, 7.9)", "[unit]") {
+  auto error_of = [](std::string_view json_text) {
+    auto json = boost::json::parse(json_text);
+    auto spec = fnd::config::spec_from_json(json);
+    REQUIRE_FALSE(spec.ok());
+    CHECK(spec.error().http_status == 422);
+    return spec.error().message;
+  };
+  // Each of these used to be accepted and stored as JSON that could not be read back.
+  CHECK_THAT(error_of(R"({"runtime":"python3","handler":"m.h","resources":{"cpu":"NaN"}})"),
+             Catch::Contains("'resources.cpu'") && Catch::Contains("finite"));
+  CHECK_THAT(error_of(R"({"runtime":"python3","handler":"m.h","resources":{"cpu":"inf"}})"), Catch::Contains("'resources.cpu'"));
+  CHECK_THAT(error_of(R"({"runtime":"python3","handler":"m.h","scale":{"target":"nan"}})"), Catch::Contains("'scale.target'"));
+  CHECK_THAT(error_of(R"({"runtime":"python3","handler":"m.h","resources":{"memory":"1e30"}})"),
+             Catch::Contains("'resources.memory'"));
+  CHECK_THAT(error_of(R"({"runtime":"python3","handler":"m.h","resources":{"memory":1e30}})"), Catch::Contains("'resources.memory'"));
+  CHECK_THAT(error_of(R"({"runtime":"python3","handler":"m.h","resources":{"memory":"2Ti"}})"), Catch::Contains("'resources.memory'"));
+  CHECK_THAT(error_of(R"({"runtime":"python3","handler":"m.h","timeout":1e300})"), Catch::Contains("'timeout'"));
+  CHECK_THAT(error_of(R"({"runtime":"python3","handler":"m.h","scale":{"keepAlive":"1000h"}})"), Catch::Contains("'scale.keepAlive'"));
+  CHECK_THAT(error_of(R"({"runtime":"python3","handler":"m.h","scale":{"max":1e12}})"), Catch::Contains("'scale.max'"));
+
+  // What passes serializes to JSON that parses back to the same spec.
+  auto ok = fnd::config::spec_from_json(boost::json::parse(
+      R"({"runtime":"python3","handler":"m.h","resources":{"cpu":"0.25","memory":"1.5Gi"},"timeout":2.5})"));
+  REQUIRE(ok.ok());
+  auto again = fnd::config::spec_from_json(boost::json::parse(fnd::config::spec_to_json_text(*ok)));
+  REQUIRE(again.ok());
+  CHECK(*again == *ok);
+}
+
+TEST_CASE("env with a NUL byte or beyond the kernel's limits is refused naming the variable (issue 7.10)", "[unit]") {
+  auto error_of = [](const boost::json::object& env) {
+    boost::json::object spec{{"runtime", "python3"}, {"handler", "m.h"}, {"env", env}};
+    auto parsed = fnd::config::spec_from_json(spec);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().http_status == 422);
+    return parsed.error().message;
+  };
+  CHECK_THAT(error_of({{"TOKEN", std::string("ab\0cd", 5)}}), Catch::Contains("'env.TOKEN'") && Catch::Contains("NUL"));
+  CHECK_THAT(error_of({{std::string("A\0B", 3), "x"}}), Catch::Contains("NUL"));
+  CHECK_THAT(error_of({{"HUGE", std::string(200 * 1024, 'x')}}), Catch::Contains("'env.HUGE'"));
+  boost::json::object many;
+  for (int i = 0; i < 5; ++i) many["PART" + std::to_string(i)] = std::string(100 * 1024, 'y');
+  CHECK_THAT(error_of(many), Catch::Contains("'env.PART") && Catch::Contains("in all"));
+}
+
+TEST_CASE("a deploy may not ask for more than the host, the memory budget or limits.max_scale", "[unit]") {
+  auto spec = fnd::config::spec_from_yaml("runtime: python3\nhandler: m.h\nresources: {memory: 2Gi}\nscale: {max: 50}\n");
+  REQUIRE(spec.ok());
+  fnd::config::SpecLimits roomy{64ULL << 30, 32ULL << 30, 100};
+  CHECK(fnd::config::check_spec_limits(*spec, roomy).ok());
+  auto small_host = fnd::config::check_spec_limits(*spec, {1ULL << 30, 0, 100});
+  REQUIRE_FALSE(small_host.ok());
+  CHECK_THAT(small_host.error().message, Catch::Contains("host's memory") && Catch::Contains("1Gi"));
+  auto small_budget = fnd::config::check_spec_limits(*spec, {64ULL << 30, 1ULL << 30, 100});
+  REQUIRE_FALSE(small_budget.ok());
+  CHECK_THAT(small_budget.error().message, Catch::Contains("scheduler.memory_budget"));
+  auto low_ceiling = fnd::config::check_spec_limits(*spec, {64ULL << 30, 0, 10});
+  REQUIRE_FALSE(low_ceiling.ok());
+  CHECK_THAT(low_ceiling.error().message, Catch::Contains("'scale.max'") && Catch::Contains("limits.max_scale"));
 }

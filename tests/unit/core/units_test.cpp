@@ -46,3 +46,16 @@ TEST_CASE("RFC 3339 times round-trip", "[unit]") {
   CHECK(fnd::format_rfc3339(*offset) == "2026-11-25T14:03:07.000Z");
   CHECK_FALSE(fnd::parse_rfc3339("yesterday"));
 }
+
+TEST_CASE("sizes and durations refuse NaN, infinities and absurd values instead of overflowing", "[unit]") {
+  for (const char* text : {"nan", "NaN", "inf", "-inf", "1e30", "1e19Gi", "-1"}) {
+    INFO(text);
+    CHECK_FALSE(fnd::parse_bytes(text).ok());
+  }
+  for (const char* text : {"nan", "infs", "1e30h", "100000000h", "-5s"}) {
+    INFO(text);
+    CHECK_FALSE(fnd::parse_duration(text).ok());
+  }
+  CHECK(*fnd::parse_bytes("512Gi") == 512ULL << 30);
+  CHECK(*fnd::parse_duration("168h") == std::chrono::hours(168));
+}
