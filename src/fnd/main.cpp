@@ -29,6 +29,7 @@
 #include "scheduler/stem_cell_pool.hpp"
 #include "store/code_store.hpp"
 #include "store/database.hpp"
+#include "store/disk_reserve.hpp"
 #include "store/function_repository.hpp"
 
 namespace asio = boost::asio;
@@ -220,7 +221,9 @@ int main(int argc, char** argv) {
     if (auto revision = directory.find(name)) scheduler.track(std::move(revision));
   }
   fnd::config::SpecLimits spec_limits{host_memory_bytes(), scheduler_options.memory_budget_bytes, config.limits.max_scale};
-  fnd::gateway::FunctionApi api(repository, code, directory, scheduler, logs, blocking.get_executor(), spec_limits);
+  fnd::store::DiskReserve disk_reserve(config.state_dir + "/disk-reserve", 8ULL << 20);
+  fnd::gateway::FunctionApi api(io.get_executor(), repository, code, disk_reserve, directory, scheduler, logs,
+                                blocking.get_executor(), spec_limits);
   fnd::gateway::InvokeProxy proxy(directory, scheduler, metrics, {config.runtime.start_timeout});
   fnd::gateway::Router router(api, proxy, metrics, config.limits);
   metrics.add_collector([&cells, &precreated, &runtime](std::string& out) { describe_runtime(out, cells, precreated, runtime); });
@@ -249,6 +252,7 @@ int main(int argc, char** argv) {
       co_return;
     }
     scheduler.start();
+    api.start_code_collection(std::chrono::hours(1), std::chrono::hours(1));
     cells.start();
     server.start();
     router.set_ready(true);
@@ -267,6 +271,7 @@ int main(int argc, char** argv) {
                  fnd::format_duration(config.drain_timeout));
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
       router.set_ready(false);
+      api.stop();
       logs.close();  // log followers end their streams instead of holding the drain
       co_await server.drain(std::chrono::steady_clock::now() + config.drain_timeout);
       co_await scheduler.shutdown();

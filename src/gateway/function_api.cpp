@@ -265,17 +265,52 @@ asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& n
   // Requests in flight may finish within the function's own timeout.
   std::chrono::milliseconds drain{0};
   if (auto latest = directory_.find(name)) drain = latest->spec.timeout;
+  const SystemTime delete_started = std::chrono::system_clock::now();
   deleting_.insert(name);
   directory_.remove(name);  // new invocations get 404 from here on
   size_t stopped = co_await scheduler_.stop_function(name, drain);
+  auto code = repository_.code_of(name);
   auto removed = repository_.remove(name);
+  if (!removed && removed.error().code == store::kInsufficientStorage && reserve_.release()) {
+    // A full disk must not keep the one operation that frees space from working.
+    removed = repository_.remove(name);
+  }
   deleting_.erase(name);
   if (!removed) co_return co_await write_error(client, removed.error(), version, keep_alive);
   logs_.remove(name);
   spdlog::info("function {} deleted ({} instances stopped)", name, stopped);
+  // Its code goes too, unless another revision uses it or it was uploaded again meanwhile.
+  if (code) co_await collect_code(delete_started, std::move(*code));
   json::object out{{"deleted", name}, {"stopped_instances", stopped}};
   co_return co_await write_json(client, 200, out, version, keep_alive);
 }
+
+asio::awaitable<void> FunctionApi::collect_code(SystemTime stored_before, std::optional<std::set<std::string>> only) {
+  // `only` by reference: this frame outlives the awaited work (GCC 12 mishandles a move-capture
+  // of a coroutine parameter: it destroyed the set twice).
+  co_await asio::co_spawn(blocking_executor_, [this, stored_before, &only]() -> asio::awaitable<void> {
+    auto referenced = repository_.referenced_code();
+    if (!referenced) {
+      spdlog::warn("code garbage collection skipped: {}", referenced.error().message);
+      co_return;
+    }
+    code_.collect_garbage(*referenced, stored_before, only);
+  }, asio::use_awaitable);
+  reserve_.restore();
+}
+
+void FunctionApi::start_code_collection(std::chrono::milliseconds interval, std::chrono::milliseconds grace) {
+  asio::co_spawn(timer_.get_executor(), [this, interval, grace]() -> asio::awaitable<void> {
+    while (true) {
+      co_await collect_code(std::chrono::system_clock::now() - grace, std::nullopt);
+      timer_.expires_after(interval);
+      auto [ec] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+    }
+  }, asio::detached);
+}
+
+void FunctionApi::stop() { timer_.cancel(); }
 
 asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& name, std::string_view query,
                                         beast::tcp_stream& client) {

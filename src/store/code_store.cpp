@@ -2,13 +2,19 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <array>
+#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <memory>
 #include <random>
+#include <spdlog/spdlog.h>
+#include <vector>
 
 namespace fnd::store {
 
@@ -16,17 +22,50 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr size_t kCopyBlock = 64 * 1024;
+
 struct ArchiveReadDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
 };
-struct ArchiveWriteDeleter {
-  void operator()(archive* a) const { archive_write_free(a); }
+struct DigestContextDeleter {
+  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
 };
 using ArchiveReadPtr = std::unique_ptr<archive, ArchiveReadDeleter>;
-using ArchiveWritePtr = std::unique_ptr<archive, ArchiveWriteDeleter>;
+using DigestContextPtr = std::unique_ptr<EVP_MD_CTX, DigestContextDeleter>;
+using FileDigest = std::array<unsigned char, 32>;
+
+// An fd that is closed exactly once; close() reports the error some filesystems only give there.
+class File {
+ public:
+  explicit File(int fd) : fd_(fd) {}
+  ~File() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  int get() const { return fd_; }
+  bool close() {
+    int fd = std::exchange(fd_, -1);
+    return ::close(fd) == 0;
+  }
+
+ private:
+  int fd_;
+};
 
 Error unsafe(std::string_view entry, std::string_view why) {
   return make_error("unsafe_archive", fmt::format("code archive entry '{}' {}; fix the archive and upload again", entry, why), 400);
+}
+
+// A failed write or sync: a full disk is the caller's to fix (507), anything else is ours (500).
+Error write_failure(const fs::path& root, const fs::path& file, std::string_view what, int err) {
+  if (err == ENOSPC || err == EDQUOT) {
+    return make_error(std::string(kInsufficientStorage),
+                      fmt::format("the filesystem holding fnd's code ({}) is full: {} of {} failed. Nothing was stored; "
+                                  "free space (fnctl delete unused functions, or grow the disk) and upload again",
+                                  root.string(), what, file.filename().string()), 507);
+  }
+  return make_errno_error("store_error", fmt::format("{} {}", what, file.string()), err);
 }
 
 // Lexically normalizes a relative path; nullopt when it climbs above its root.
@@ -79,6 +118,63 @@ Result<fs::path> check_entry(archive_entry* entry) {
   return *rel;
 }
 
+FileDigest finish_digest(EVP_MD_CTX* context) {
+  FileDigest out{};
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(context, out.data(), &length);
+  return out;
+}
+
+struct WrittenFile {
+  fs::path path;
+  uint64_t size = 0;
+  FileDigest digest{};
+};
+
+Status write_all(int fd, const char* data, size_t size, const fs::path& root, const fs::path& file) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return write_failure(root, file, "writing", errno);
+    if (n == 0) return write_failure(root, file, "writing", ENOSPC);
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return {};
+}
+
+// Reads the file back and compares it with what was written: the copy on disk is the one a
+// container will run.
+Status verify(const WrittenFile& file, const fs::path& root) {
+  File fd(::open(file.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) return make_errno_error("store_error", fmt::format("reopening {}", file.path.string()), errno);
+  DigestContextPtr context(EVP_MD_CTX_new());
+  EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr);
+  std::vector<char> block(kCopyBlock);
+  uint64_t size = 0;
+  while (true) {
+    ssize_t n = ::read(fd.get(), block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_errno_error("store_error", fmt::format("reading back {}", file.path.string()), errno);
+    if (n == 0) break;
+    EVP_DigestUpdate(context.get(), block.data(), static_cast<size_t>(n));
+    size += static_cast<uint64_t>(n);
+  }
+  if (size != file.size || finish_digest(context.get()) != file.digest) {
+    return make_error("code_corrupted", fmt::format("{} did not read back as written ({} of {} bytes); the disk under {} "
+                                                    "may be failing. Nothing was stored", file.path.filename().string(),
+                                                    size, file.size, root.string()), 500);
+  }
+  return {};
+}
+
+Status sync_directory(const fs::path& dir, const fs::path& root) {
+  File fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return make_errno_error("store_error", fmt::format("opening {}", dir.string()), errno);
+  if (::fsync(fd.get()) != 0) return write_failure(root, dir, "syncing", errno);
+  return {};
+}
+
 }  // namespace
 
 std::string sha256_digest(std::string_view data) {
@@ -94,9 +190,11 @@ CodeStore::CodeStore(std::string root, CodeLimits limits) : root_(std::move(root
   fs::create_directories(root_);
   fs::permissions(root_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                              fs::perms::others_read | fs::perms::others_exec);
-  // Unpacks cut off by a crash leave .tmp-* folders behind; they were never published.
+  // Unpacks cut off by a crash (.tmp-*) were never published; collected trees (.trash-*) were
+  // already unpublished.
   for (const auto& e : fs::directory_iterator(root_)) {
-    if (e.path().filename().string().starts_with(".tmp-")) fs::remove_all(e.path());
+    std::string name = e.path().filename().string();
+    if (name.starts_with(".tmp-") || name.starts_with(".trash-")) fs::remove_all(e.path());
   }
 }
 
@@ -114,9 +212,12 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
     return make_error("archive_too_large", fmt::format("code archive is {} bytes, over the limit of {} (limits.max_code_archive)",
                                                        data.size(), limits_.max_archive_bytes), 413);
   }
+  const fs::path root(root_);
   StoredCode stored{sha256_digest(data), data.size(), 0};
   if (contains(stored.digest)) {
-    // Same content already unpacked: count its files for the answer and reuse it.
+    // Same content already unpacked: mark it as stored now (garbage collection spares recent
+    // uploads), count its files for the answer and reuse it.
+    ::utimensat(AT_FDCWD, directory(stored.digest).c_str(), nullptr, 0);
     for (const auto& e : fs::recursive_directory_iterator(directory(stored.digest))) stored.files += e.is_regular_file() ? 1 : 0;
     return stored;
   }
@@ -129,8 +230,8 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
   if (archive_read_open_memory(reader.get(), data.data(), data.size()) != ARCHIVE_OK) {
     return make_error("invalid_archive", fmt::format("code is not a tar.gz archive: {}", archive_error_string(reader.get())), 400);
   }
-  fs::path tmp = fs::path(root_) / (".tmp-" + random_suffix());
-  fs::create_directories(tmp);
+  fs::path tmp = root / (".tmp-" + random_suffix());
+  if (::mkdir(tmp.c_str(), 0700) != 0) return write_failure(root, tmp, "creating", errno);
   struct TmpGuard {
     fs::path path;
     bool keep = false;
@@ -140,10 +241,21 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
     }
   } guard{tmp};
 
-  ArchiveWritePtr writer(archive_write_disk_new());
-  // Entries were checked above and get absolute destinations under `tmp`, so libarchive's own
-  // absolute-path check cannot be used; its ".." check stays as a second line of defence.
-  archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+  std::vector<WrittenFile> written;
+  std::vector<fs::path> directories{tmp};
+  auto make_directories = [&](const fs::path& rel) -> Status {
+    fs::path at = tmp;
+    for (const auto& part : rel) {
+      at /= part;
+      if (::mkdir(at.c_str(), 0755) == 0) {
+        directories.push_back(at);
+      } else if (errno != EEXIST) {
+        return write_failure(root, at, "creating", errno);
+      }
+    }
+    return {};
+  };
+  std::vector<char> block(kCopyBlock);
   uint64_t unpacked = 0;
   while (true) {
     archive_entry* entry = nullptr;
@@ -155,52 +267,98 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
     auto rel = check_entry(entry);
     if (!rel) return rel.error();
     if (rel->empty()) continue;
-    unpacked += static_cast<uint64_t>(std::max<la_int64_t>(0, archive_entry_size(entry)));
-    if (unpacked > limits_.max_unpacked_bytes) {
-      return make_error("archive_too_large", fmt::format("code unpacks to more than {} bytes (limits.max_code_unpacked)",
-                                                         limits_.max_unpacked_bytes), 413);
+    const fs::path target = tmp / *rel;
+    const mode_t type = archive_entry_filetype(entry);
+    if (type == AE_IFDIR) {
+      if (Status st = make_directories(*rel); !st) return st.error();
+      continue;
     }
-    // Absolute destination: the daemon is multi-threaded, so the cwd cannot be used.
-    archive_entry_set_pathname(entry, (tmp / *rel).c_str());
+    if (Status st = make_directories(rel->parent_path()); !st) return st.error();
     if (const char* hardlink = archive_entry_hardlink(entry)) {
-      archive_entry_set_hardlink(entry, (tmp / *normalize_inside(hardlink)).c_str());
-    }
-    mode_t type = archive_entry_filetype(entry);
-    bool executable = (archive_entry_perm(entry) & 0111) != 0;
-    if (type == AE_IFDIR) archive_entry_set_perm(entry, 0755);
-    else if (type == AE_IFREG) archive_entry_set_perm(entry, executable ? 0755 : 0644);
-    archive_entry_set_uid(entry, 0);
-    archive_entry_set_gid(entry, 0);
-    if (archive_write_header(writer.get(), entry) < ARCHIVE_WARN) {
-      return make_error("invalid_archive", fmt::format("cannot unpack '{}': {}", rel->string(), archive_error_string(writer.get())), 400);
-    }
-    if (type == AE_IFREG && archive_entry_size(entry) > 0) {
-      const void* block = nullptr;
-      size_t size = 0;
-      la_int64_t offset = 0;
-      while ((rc = archive_read_data_block(reader.get(), &block, &size, &offset)) == ARCHIVE_OK) {
-        if (archive_write_data_block(writer.get(), block, size, offset) < ARCHIVE_WARN) {
-          return make_error("invalid_archive", fmt::format("cannot write '{}': {}", rel->string(), archive_error_string(writer.get())), 400);
-        }
+      fs::path source = tmp / *normalize_inside(hardlink);
+      if (::link(source.c_str(), target.c_str()) != 0) {
+        if (errno == ENOENT) return unsafe(rel->string(), "is a hard link to a file that comes later or not at all");
+        return write_failure(root, target, "linking", errno);
       }
-      if (rc != ARCHIVE_EOF) {
-        return make_error("invalid_archive", fmt::format("cannot read '{}' from the archive: {}", rel->string(), archive_error_string(reader.get())), 400);
-      }
+      continue;
     }
-    if (type == AE_IFREG) ++stored.files;
-    archive_write_finish_entry(writer.get());
+    if (type == AE_IFLNK) {
+      if (::symlink(archive_entry_symlink(entry), target.c_str()) != 0) return write_failure(root, target, "linking", errno);
+      continue;
+    }
+    // A regular file: every write checked, synced, and its digest kept to verify it afterwards.
+    const bool executable = (archive_entry_perm(entry) & 0111) != 0;
+    File fd(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, executable ? 0755 : 0644));
+    if (fd.get() < 0) {
+      if (errno == EEXIST) return unsafe(rel->string(), "appears twice in the archive");
+      return write_failure(root, target, "creating", errno);
+    }
+    ::fchmod(fd.get(), executable ? 0755 : 0644);  // the umask must not decide who may read code
+    DigestContextPtr context(EVP_MD_CTX_new());
+    EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr);
+    WrittenFile file{target};
+    while (true) {
+      la_ssize_t n = archive_read_data(reader.get(), block.data(), block.size());
+      if (n < 0) {
+        return make_error("invalid_archive", fmt::format("cannot read '{}' from the archive: {}", rel->string(),
+                                                         archive_error_string(reader.get())), 400);
+      }
+      if (n == 0) break;
+      unpacked += static_cast<uint64_t>(n);
+      if (unpacked > limits_.max_unpacked_bytes) {
+        return make_error("archive_too_large", fmt::format("code unpacks to more than {} bytes (limits.max_code_unpacked)",
+                                                           limits_.max_unpacked_bytes), 413);
+      }
+      if (Status st = write_all(fd.get(), block.data(), static_cast<size_t>(n), root, target); !st) return st.error();
+      EVP_DigestUpdate(context.get(), block.data(), static_cast<size_t>(n));
+      file.size += static_cast<uint64_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) return write_failure(root, target, "syncing", errno);
+    if (!fd.close()) return write_failure(root, target, "closing", errno);
+    file.digest = finish_digest(context.get());
+    written.push_back(std::move(file));
+    ++stored.files;
   }
-  if (archive_write_close(writer.get()) < ARCHIVE_WARN) {
-    return make_error("invalid_archive", fmt::format("cannot finish unpacking: {}", archive_error_string(writer.get())), 400);
+  for (const auto& file : written) {
+    if (Status st = verify(file, root); !st) return st.error();
   }
-  fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
-  std::error_code ec;
-  fs::rename(tmp, directory(stored.digest), ec);
-  if (ec && !contains(stored.digest)) {
-    return make_errno_error("store_error", fmt::format("publishing code {}", stored.digest), ec.value());
+  for (auto it = directories.rbegin(); it != directories.rend(); ++it) {
+    if (Status st = sync_directory(*it, root); !st) return st.error();
   }
-  if (!ec) guard.keep = true;
+  ::chmod(tmp.c_str(), 0755);
+  // Published in one step, complete: a crash before this leaves only a .tmp- folder.
+  if (::rename(tmp.c_str(), directory(stored.digest).c_str()) != 0) {
+    int err = errno;
+    if (!contains(stored.digest)) return write_failure(root, tmp, "publishing", err);
+    return stored;  // the same code was published meanwhile by another upload
+  }
+  guard.keep = true;
+  if (Status st = sync_directory(root, root); !st) return st.error();
   return stored;
+}
+
+size_t CodeStore::collect_garbage(const std::set<std::string>& referenced, SystemTime stored_before,
+                                  const std::optional<std::set<std::string>>& only) {
+  size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    std::string hex = entry.path().filename().string();
+    if (hex.size() != 64 || !entry.is_directory(ec)) continue;
+    std::string digest = "sha256:" + hex;
+    if (referenced.contains(digest) || (only && !only->contains(digest))) continue;
+    struct stat info{};
+    if (::stat(entry.path().c_str(), &info) != 0) continue;
+    SystemTime stored_at = std::chrono::system_clock::from_time_t(info.st_mtim.tv_sec) +
+                           std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(info.st_mtim.tv_nsec));
+    if (stored_at >= stored_before) continue;
+    // Unpublished in one step, then removed: a reader never sees half a tree under a digest.
+    fs::path trash = fs::path(root_) / (".trash-" + hex);
+    if (::rename(entry.path().c_str(), trash.c_str()) != 0) continue;
+    fs::remove_all(trash, ec);
+    ++removed;
+  }
+  if (removed > 0) spdlog::info("removed {} code trees no revision uses any more", removed);
+  return removed;
 }
 
 }  // namespace fnd::store

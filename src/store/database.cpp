@@ -2,22 +2,29 @@
 
 #include <fmt/format.h>
 
+#include "store/code_store.hpp"
 #include "store/internal/connection.hpp"
 
 namespace fnd::store {
 
 namespace internal {
 
-Error Connection::error(std::string_view what) const {
-  return make_error("store_error", fmt::format("{} ({}): {}", what, path, sqlite3_errmsg(db.get())));
+Error sqlite_error(sqlite3* db, std::string_view what, std::string_view path) {
+  int code = sqlite3_errcode(db);
+  if (code == SQLITE_FULL) {
+    return make_error(std::string(kInsufficientStorage),
+                      fmt::format("{}: the disk holding the database {} is full; free space and retry", what, path), 507);
+  }
+  return make_error("store_error", fmt::format("{} ({}): {}", what, path, sqlite3_errmsg(db)));
 }
+
+Error Connection::error(std::string_view what) const { return sqlite_error(db.get(), what, path); }
 
 Status Connection::exec(std::string_view sql) {
   char* message = nullptr;
   if (sqlite3_exec(db.get(), std::string(sql).c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-    Error e = make_error("store_error", fmt::format("database {}: {}", path, message ? message : "unknown error"));
     sqlite3_free(message);
-    return e;
+    return error("database statement");
   }
   return {};
 }
@@ -43,7 +50,7 @@ Result<bool> Statement::step() {
   int rc = sqlite3_step(stmt_.get());
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return make_error("store_error", fmt::format("database step: {}", sqlite3_errmsg(db_)));
+  return sqlite_error(db_, "database step", sqlite3_db_filename(db_, "main"));
 }
 
 Status Statement::run() {

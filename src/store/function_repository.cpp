@@ -185,3 +185,34 @@ Result<bool> FunctionRepository::remove(const std::string& name) {
 }
 
 }  // namespace fnd::store
+
+namespace fnd::store {
+
+namespace {
+
+Result<std::set<std::string>> read_digests(internal::Connection& conn, std::string_view sql, const std::string* name) {
+  std::lock_guard lock(conn.mutex);
+  auto stmt = conn.prepare(sql);
+  if (!stmt) return stmt.error();
+  if (name) stmt->bind(1, *name);
+  std::set<std::string> out;
+  while (true) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.insert(stmt->column_text(0));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::set<std::string>> FunctionRepository::referenced_code() {
+  return read_digests(db_.connection(), "SELECT DISTINCT code FROM revisions;", nullptr);
+}
+
+Result<std::set<std::string>> FunctionRepository::code_of(const std::string& name) {
+  return read_digests(db_.connection(), "SELECT DISTINCT code FROM revisions WHERE function = ?;", &name);
+}
+
+}  // namespace fnd::store

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,10 @@ class FunctionRepository {
   Result<PutRevisionResult> put_revision(const config::FunctionSpec& spec, const RevisionPrecondition& precondition = {});
   // Removes the function and its revisions; false when there was none.
   Result<bool> remove(const std::string& name);
+  // Every code digest a revision names (what code garbage collection must keep).
+  Result<std::set<std::string>> referenced_code();
+  // The code digests the function's revisions name.
+  Result<std::set<std::string>> code_of(const std::string& name);
 
  private:
   Database& db_;

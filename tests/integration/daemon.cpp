@@ -513,9 +513,13 @@ bool RawConnection::closed_by_peer(std::chrono::milliseconds timeout) {
 // ---------------------------------------------------------------------------- Daemon
 
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
-  char dir_template[] = "/tmp/fnd-test-XXXXXX";
-  REQUIRE(::mkdtemp(dir_template) != nullptr);
-  state_dir_ = dir_template;
+  if (options_.state_dir.empty()) {
+    char dir_template[] = "/tmp/fnd-test-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    state_dir_ = dir_template;
+  } else {
+    state_dir_ = options_.state_dir;
+  }
   if (!options_.config_yaml.empty()) write_whole_file(state_dir_ + "/test-config.yaml", options_.config_yaml);
   // A FAIL here throws out of the constructor, so the destructor would not run: clean up now.
   try {
@@ -525,8 +529,7 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
       ::kill(pid_, SIGKILL);
       wait_for_exit(kStopTimeout);
     }
-    std::error_code ec;
-    fs::remove_all(state_dir_, ec);
+    remove_state_dir();
     throw;
   }
 }
@@ -554,8 +557,16 @@ Daemon::~Daemon() {
     std::fprintf(stderr, "fnd test: kept state dir %s\n", state_dir_.c_str());
     return;
   }
+  remove_state_dir();
+}
+
+void Daemon::remove_state_dir() {
   std::error_code ec;
-  fs::remove_all(state_dir_, ec);
+  if (options_.state_dir.empty()) {
+    fs::remove_all(state_dir_, ec);
+    return;
+  }
+  for (const auto& entry : fs::directory_iterator(state_dir_, ec)) fs::remove_all(entry.path(), ec);
 }
 
 void Daemon::start() {

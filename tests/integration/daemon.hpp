@@ -129,6 +129,9 @@ struct DaemonOptions {
   bool warm_pools = false;
   // When > 0: fnd's RLIMIT_NOFILE (soft and hard), to run it out of file descriptors.
   unsigned file_limit = 0;
+  // An existing empty directory to use as the state dir (e.g. a small tmpfs the test mounted);
+  // empty = a new temporary one. Its contents are removed with the Daemon, the dir itself not.
+  std::string state_dir;
 };
 
 class Daemon {
@@ -189,6 +192,7 @@ class Daemon {
  private:
   void start();
   void wait_until_ready();
+  void remove_state_dir();
   // Waits up to `timeout` for the process to exit; returns its exit code, or nullopt.
   std::optional<int> wait_for_exit(std::chrono::milliseconds timeout);
 
