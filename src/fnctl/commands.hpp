@@ -29,5 +29,6 @@ Command add_describe_command(CLI::App& root, const GlobalOptions& globals);
 Command add_logs_command(CLI::App& root, const GlobalOptions& globals);
 Command add_delete_command(CLI::App& root, const GlobalOptions& globals);
 Command add_version_command(CLI::App& root, const GlobalOptions& globals);
+Command add_admin_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace fnd::fnctl

@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   std::vector<Command> commands = {
       add_deploy_command(app, globals), add_invoke_command(app, globals),   add_list_command(app, globals),
       add_describe_command(app, globals), add_logs_command(app, globals), add_delete_command(app, globals),
-      add_version_command(app, globals),
+      add_version_command(app, globals), add_admin_command(app, globals),
   };
 
   try {

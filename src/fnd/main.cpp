@@ -180,10 +180,10 @@ int main(int argc, char** argv) {
   asio::io_context io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   asio::thread_pool blocking(1);
 
-  auto database = fnd::store::Database::open(config.state_dir + "/fnd.db");
+  fnd::store::CodeStore code(config.state_dir + "/code", {config.limits.max_code_archive, config.limits.max_code_unpacked});
+  auto database = fnd::store::Database::open(config.state_dir + "/fnd.db", code.tree_count());
   if (!database) fail(database.error().message);
   fnd::store::FunctionRepository repository(**database);
-  fnd::store::CodeStore code(config.state_dir + "/code", {config.limits.max_code_archive, config.limits.max_code_unpacked});
   fnd::runtime::LogStore logs(config.log_bytes_per_function);
 
   fnd::runtime::RuntimeOptions runtime_options;
@@ -225,7 +225,8 @@ int main(int argc, char** argv) {
   fnd::gateway::FunctionApi api(io.get_executor(), repository, code, disk_reserve, directory, scheduler, logs,
                                 blocking.get_executor(), spec_limits);
   fnd::gateway::InvokeProxy proxy(directory, scheduler, metrics, {config.runtime.start_timeout});
-  fnd::gateway::Router router(api, proxy, metrics, config.limits);
+  fnd::gateway::AdminApi admin(**database, config.state_dir, blocking.get_executor());
+  fnd::gateway::Router router(api, admin, proxy, metrics, config.limits);
   metrics.add_collector([&cells, &precreated, &runtime](std::string& out) { describe_runtime(out, cells, precreated, runtime); });
   fnd::gateway::HttpServerOptions server_options;
   server_options.host = listen->host;

@@ -16,6 +16,7 @@ namespace {
 
 constexpr std::string_view kFunctionPrefix = "/function/";
 constexpr std::string_view kApiFunctions = "/api/v1/functions";
+constexpr std::string_view kApiAdmin = "/api/v1/admin/";
 
 bool is_code_upload(std::string_view target) {
   auto q = target.find('?');
@@ -64,6 +65,7 @@ asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& 
       (target.size() == kApiFunctions.size() || target[kApiFunctions.size()] == '/' || target[kApiFunctions.size()] == '?')) {
     co_return co_await api_.handle(request, target.substr(kApiFunctions.size()), client);
   }
+  if (target.starts_with(kApiAdmin)) co_return co_await admin_.handle(request, target.substr(kApiAdmin.size() - 1), client);
   std::string_view path = target.substr(0, target.find('?'));
   if (path == "/healthz") co_return co_await write_text(client, 200, "ok\n", version, keep_alive);
   if (path == "/metrics") co_return co_await write_text(client, 200, metrics_.render(), version, keep_alive);

@@ -6,6 +6,7 @@
 
 #include "config/daemon_config.hpp"
 #include "core/metrics.hpp"
+#include "gateway/admin_api.hpp"
 #include "gateway/function_api.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/invoke_proxy.hpp"
@@ -14,8 +15,8 @@ namespace fnd::gateway {
 
 class Router final : public RequestHandler {
  public:
-  Router(FunctionApi& api, InvokeProxy& proxy, const MetricsRegistry& metrics, config::LimitSettings limits)
-      : api_(api), proxy_(proxy), metrics_(metrics), limits_(limits) {}
+  Router(FunctionApi& api, AdminApi& admin, InvokeProxy& proxy, const MetricsRegistry& metrics, config::LimitSettings limits)
+      : api_(api), admin_(admin), proxy_(proxy), metrics_(metrics), limits_(limits) {}
 
   uint64_t body_limit(const boost::beast::http::request_header<>& header) const override;
   Error body_too_large(const boost::beast::http::request_header<>& header, uint64_t size) const override;
@@ -26,6 +27,7 @@ class Router final : public RequestHandler {
 
  private:
   FunctionApi& api_;
+  AdminApi& admin_;
   InvokeProxy& proxy_;
   const MetricsRegistry& metrics_;
   config::LimitSettings limits_;

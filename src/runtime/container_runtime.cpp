@@ -468,7 +468,7 @@ asio::awaitable<Result<std::string>> ContainerRuntime::read_control(const std::s
     asio::posix::stream_descriptor control;
     bool timed_out = false;
   };
-  auto watch = std::make_shared<Watch>(Watch{asio::posix::stream_descriptor(executor_, ::dup(instance->control_fd_))});
+  auto watch = std::make_shared<Watch>(Watch{asio::posix::stream_descriptor(executor_, ::fcntl(instance->control_fd_, F_DUPFD_CLOEXEC, 0))});
   asio::steady_timer timer(executor_, deadline);
   timer.async_wait([watch](const boost::system::error_code& ec) {
     if (ec) return;  // cancelled: the read finished first
@@ -637,7 +637,7 @@ asio::awaitable<void> ContainerRuntime::read_output(std::shared_ptr<Instance> in
 }
 
 asio::awaitable<void> ContainerRuntime::watch_exit(std::shared_ptr<Instance> instance) {
-  UniqueFd pidfd(::dup(instance->pidfd_));
+  UniqueFd pidfd(::fcntl(instance->pidfd_, F_DUPFD_CLOEXEC, 0));
   internal::ExitStatus status = co_await internal::wait_for_exit(pidfd);
   children_->untrack(instance->pid_);
   InstanceExit exit{status.code, status.signal, status.signaled, false, instance->stop_requested_, status.known};
@@ -667,10 +667,18 @@ asio::awaitable<void> ContainerRuntime::stop(std::shared_ptr<Instance> instance,
     instance->stop_requested_ = true;
     instance->state_ = InstanceState::stopping;
     instance->idle_connections_.clear();
-    internal::pidfd_send_signal(instance->pidfd_, kill ? SIGKILL : SIGTERM);
-    if (!co_await instance->wait_for_exit(kill ? 10s : options_.stop_timeout)) {
-      internal::pidfd_send_signal(instance->pidfd_, SIGKILL);
-      co_await instance->wait_for_exit(10s);
+    if (!kill) {
+      internal::pidfd_send_signal(instance->pidfd_, SIGTERM);
+      co_await instance->wait_for_exit(options_.stop_timeout);
+    }
+    // Past the grace, nothing the function does can hold the stop: every process in its cgroup
+    // is killed (children, a process ignoring SIGTERM, a stopped or traced one).
+    internal::kill_cgroup(cgroup_name(instance->id()));
+    internal::pidfd_send_signal(instance->pidfd_, SIGKILL);
+    if (!co_await instance->wait_for_exit(2s)) {
+      spdlog::warn("instance {} did not end 2 s after it was killed; deleting its container anyway", instance->id());
+      co_await delete_container(instance->id());
+      co_await instance->wait_for_exit(2s);
     }
   }
   auto deadline = std::chrono::steady_clock::now() + 10s;

@@ -337,6 +337,13 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
   return stored;
 }
 
+size_t CodeStore::tree_count() const {
+  size_t n = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) n += entry.path().filename().string().size() == 64 ? 1 : 0;
+  return n;
+}
+
 size_t CodeStore::collect_garbage(const std::set<std::string>& referenced, SystemTime stored_before,
                                   const std::optional<std::set<std::string>>& only) {
   size_t removed = 0;

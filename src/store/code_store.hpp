@@ -46,6 +46,8 @@ class CodeStore {
   // The directory holding the unpacked code of `digest`.
   std::string directory(std::string_view digest) const;
   const CodeLimits& limits() const { return limits_; }
+  // How many code trees are stored.
+  size_t tree_count() const;
 
   // Removes code that `referenced` (every digest a revision names) does not hold and that was
   // last stored before `stored_before` (an upload may be waiting for the spec that names it).

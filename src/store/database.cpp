@@ -1,6 +1,12 @@
 #include "store/database.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <vector>
 
 #include "store/code_store.hpp"
 #include "store/internal/connection.hpp"
@@ -97,7 +103,25 @@ constexpr std::string_view kMigrations[] = {
 Database::Database(std::unique_ptr<internal::Connection> connection) : connection_(std::move(connection)) {}
 Database::~Database() = default;
 
-Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
+namespace {
+
+std::string recovery_steps(const std::string& path) {
+  return fmt::format("fnd did not start, so that nothing more is lost. To recover, stop fnd, keep a copy of {0}, then "
+                     "either restore your last backup (made with `fnctl admin backup FILE`): copy it to {0} and remove "
+                     "{0}-wal and {0}-shm; or salvage what is readable: `sqlite3 {0} .recover | sqlite3 {0}.recovered`, "
+                     "then move {0}.recovered to {0}", path);
+}
+
+Error damaged(const std::string& path, std::string_view what) {
+  return make_error("store_damaged", fmt::format("the database {} is damaged ({}). {}", path, what, recovery_steps(path)), 500);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, size_t code_trees) {
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(path, ec);
+  const bool was_empty = !existed || std::filesystem::file_size(path, ec) == 0;
   auto conn = std::make_unique<internal::Connection>();
   conn->path = path;
   sqlite3* raw = nullptr;
@@ -105,8 +129,47 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   conn->db.reset(raw);
   if (rc != SQLITE_OK) return conn->error("open database");
   sqlite3_busy_timeout(raw, 5000);
-  for (auto pragma : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", "PRAGMA foreign_keys=ON;"}) {
+  if (Status st = conn->exec("PRAGMA journal_mode=WAL;"); !st) {
+    int code = sqlite3_errcode(raw);
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) return damaged(path, sqlite3_errmsg(raw));
+    return st.error();
+  }
+  for (auto pragma : {"PRAGMA synchronous=NORMAL;", "PRAGMA foreign_keys=ON;"}) {
     if (Status st = conn->exec(pragma); !st) return st.error();
+  }
+  // A page-level check costs little on a control-plane database and catches a damaged file
+  // before anything is read from it or written to it.
+  {
+    auto check = conn->prepare("PRAGMA quick_check(1);");
+    if (!check) return damaged(path, check.error().message);
+    auto row = check->step();
+    if (!row) return damaged(path, row.error().message);
+    if (*row && check->column_text(0) != "ok") return damaged(path, check->column_text(0));
+  }
+  std::vector<std::string> tables;
+  {
+    auto list = conn->prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name;");
+    if (!list) return list.error();
+    while (true) {
+      auto row = list->step();
+      if (!row) return damaged(path, row.error().message);
+      if (!*row) break;
+      tables.push_back(list->column_text(0));
+    }
+  }
+  const bool ours = std::find(tables.begin(), tables.end(), "schema_version") != tables.end();
+  if (!tables.empty() && !ours) {
+    return make_error("store_foreign", fmt::format("{} is not an fnd database (it holds the tables {} but no schema_version): "
+                                                   "point --state-dir at fnd's own state dir, or move the file away",
+                                                   path, fmt::join(tables, ", ")), 500);
+  }
+  if (tables.empty() && code_trees > 0) {
+    return make_error("store_missing", fmt::format("the database {} is {} but the state dir holds {} code trees: the "
+                                                   "database was lost or replaced. Restore it from a backup (copy the "
+                                                   "file made by `fnctl admin backup FILE` to {}), or, to start over with "
+                                                   "no functions, move the state dir's code/ folder away",
+                                                   path, existed ? (was_empty ? "empty" : "new") : "missing",
+                                                   code_trees, path), 500);
   }
   if (Status st = conn->exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"); !st)
     return st.error();
@@ -127,7 +190,23 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
       return make_error("store_migration_failed", fmt::format("migrating {} to schema version {}: {}", path, v + 1, st.error().message));
     }
   }
+  ::chmod(path.c_str(), 0600);  // env values live here
   return std::unique_ptr<Database>(new Database(std::move(conn)));
+}
+
+Status Database::backup_to(const std::string& path) {
+  sqlite3* target = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &target, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  internal::Sqlite3Ptr target_db(target);
+  if (rc != SQLITE_OK) return internal::sqlite_error(target, "open backup file", path);
+  std::lock_guard lock(connection_->mutex);
+  sqlite3_backup* backup = sqlite3_backup_init(target, "main", connection_->db.get(), "main");
+  if (!backup) return internal::sqlite_error(target, "start backup", path);
+  rc = sqlite3_backup_step(backup, -1);
+  sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE) return internal::sqlite_error(target, "back up database", path);
+  ::chmod(path.c_str(), 0600);
+  return {};
 }
 
 int Database::schema_version() const {

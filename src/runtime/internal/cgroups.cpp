@@ -89,6 +89,51 @@ Status set_limits(const std::string& name, const config::ResourceLimits& limits)
   return {};
 }
 
+namespace {
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  std::string text;
+  std::getline(in, text);
+  return text;
+}
+
+bool write_text(const fs::path& file, std::string_view value) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int kill_cgroup(const std::string& name) {
+  const fs::path root(kCgroupRoot);
+  for (const fs::path& v2 : {root / kCgroupParent / name, root / "unified" / kCgroupParent / name}) {
+    if (write_text(v2 / "cgroup.kill", "1")) return 1;
+  }
+  // cgroup v1: freezing first stops forks racing the kills, and a frozen process cannot act on
+  // anything; SIGKILL is delivered once it is thawed.
+  const fs::path freezer = root / "freezer" / kCgroupParent / name;
+  bool frozen = write_text(freezer / "freezer.state", "FROZEN");
+  for (int i = 0; frozen && i < 100 && read_text(freezer / "freezer.state") != "FROZEN"; ++i) {
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  int signalled = 0;
+  for (const char* controller : {"freezer", "pids", "memory", "cpu"}) {
+    std::ifstream procs(root / controller / kCgroupParent / name / "cgroup.procs");
+    if (!procs) continue;
+    pid_t pid = 0;
+    while (procs >> pid) {
+      if (::kill(pid, SIGKILL) == 0) ++signalled;
+    }
+    break;
+  }
+  if (frozen) write_text(freezer / "freezer.state", "THAWED");
+  return signalled;
+}
+
 uint64_t oom_kill_count(const std::string& name) {
   fs::path v1 = fs::path(kCgroupRoot) / "memory" / kCgroupParent / name / "memory.oom_control";
   if (fs::exists(v1)) return read_counter(v1, "oom_kill");

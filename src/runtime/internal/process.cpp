@@ -59,6 +59,9 @@ Result<Spawned> spawn(const std::vector<std::string>& argv, int stdout_fd, int s
   if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
   else posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   if (fd3 >= 0) posix_spawn_file_actions_adddup2(&actions, fd3, 3);
+  // Only the fds meant for the child: whatever else fnd holds (its listener, pidfds, other
+  // instances' pipes) must never reach a container, even if something forgot close-on-exec.
+  posix_spawn_file_actions_addclosefrom_np(&actions, fd3 >= 0 ? 4 : 3);
 
   // The daemon blocks SIGTERM/SIGINT for its signal_set; children must get the defaults back.
   posix_spawnattr_t attr;
@@ -91,7 +94,7 @@ Result<Spawned> spawn(const std::vector<std::string>& argv, int stdout_fd, int s
 asio::awaitable<ExitStatus> wait_for_exit(const UniqueFd& pidfd) {
   auto executor = co_await asio::this_coro::executor;
   // The descriptor object only watches the fd; ownership stays with the caller.
-  asio::posix::stream_descriptor watcher(executor, ::dup(pidfd.get()));
+  asio::posix::stream_descriptor watcher(executor, ::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 0));
   asio::steady_timer retry(executor);
   siginfo_t info{};
   int not_our_child = 0;

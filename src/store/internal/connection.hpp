@@ -40,6 +40,9 @@ class Statement {
   StatementPtr stmt_;
 };
 
+// The error for the last failure on `db`: 507 insufficient_storage when the disk is full.
+Error sqlite_error(sqlite3* db, std::string_view what, std::string_view path);
+
 struct Connection {
   Sqlite3Ptr db;
   std::mutex mutex;  // sqlite3 handles are used from more than one thread
