@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "gateway/internal/query.hpp"
+#include "query.hpp"
 
 using namespace fnd::gateway::internal;
 

@@ -2,7 +2,7 @@
 
 #include <boost/json.hpp>
 
-#include "runtime/internal/bundle.hpp"
+#include "bundle.hpp"
 
 namespace json = boost::json;
 

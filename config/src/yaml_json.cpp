@@ -1,0 +1,59 @@
+#include <boost/json.hpp>
+#include <charconv>
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "yaml_json.hpp"
+
+namespace fnd::config::internal {
+
+namespace {
+
+boost::json::value scalar_to_json(const YAML::Node& node) {
+  const std::string& s = node.Scalar();
+  if (node.Tag() == "!") return boost::json::string(s);  // quoted in the source: keep as text
+  if (s == "true" || s == "yes") return true;
+  if (s == "false" || s == "no") return false;
+  if (s == "null" || s == "~") return nullptr;
+  int64_t i = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
+  if (ec == std::errc() && p == s.data() + s.size() && !s.empty()) return i;
+  double d = 0;
+  auto [pd, ecd] = std::from_chars(s.data(), s.data() + s.size(), d);
+  if (ecd == std::errc() && pd == s.data() + s.size() && !s.empty()) return d;
+  return boost::json::string(s);
+}
+
+boost::json::value node_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: return nullptr;
+    case YAML::NodeType::Scalar: return scalar_to_json(node);
+    case YAML::NodeType::Sequence: {
+      boost::json::array a;
+      for (const auto& item : node) a.push_back(node_to_json(item));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      boost::json::object o;
+      for (const auto& kv : node) o[kv.first.as<std::string>()] = node_to_json(kv.second);
+      return o;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Result<boost::json::value> yaml_to_json(std::string_view yaml_text) {
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml_text));
+    if (!root.IsMap()) return make_error("invalid_yaml", "expected a YAML map of fields at the top level", 400);
+    return node_to_json(root);
+  } catch (const YAML::Exception& e) {
+    return make_error("invalid_yaml", fmt::format("invalid YAML at line {}, column {}: {}", e.mark.line + 1,
+                                                  e.mark.column + 1, e.msg), 400);
+  }
+}
+
+}  // namespace fnd::config::internal

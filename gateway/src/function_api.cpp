@@ -1,0 +1,386 @@
+#include "gateway/function_api.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <charconv>
+#include <fmt/format.h>
+
+#include "core/json.hpp"
+#include "core/names.hpp"
+#include "core/units.hpp"
+#include "query.hpp"
+#include "gateway/responses.hpp"
+
+namespace fnd::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+Error method_not_allowed(const Request& request, std::string_view allowed) {
+  return make_error("method_not_allowed", fmt::format("{} is not allowed on {}; use {}", std::string_view(request.method_string()),
+                                                      std::string_view(request.target()), allowed), 405);
+}
+
+json::object revision_json(const store::Revision& rev) {
+  json::object out{{"revision", rev.number}, {"code", rev.spec.code}, {"created_at", format_rfc3339(rev.created_at)}};
+  if (!rev.damage.empty()) out["damage"] = rev.damage;
+  return out;
+}
+
+Error being_deleted(std::string_view name) {
+  Error e = make_error("function_being_deleted", fmt::format("function '{}' is being deleted (its requests in flight are "
+                                                             "finishing); retry once the delete is done", name), 409);
+  e.retry_after_seconds = 1;
+  return e;
+}
+
+// The function's latest revision as an entity tag: If-Match compares against it.
+std::string revision_etag(uint32_t revision) { return fmt::format("\"{}\"", revision); }
+
+// If-Match: "N" (or N, or *) and If-None-Match: * on a spec PUT.
+Result<store::RevisionPrecondition> read_precondition(const Request& request) {
+  store::RevisionPrecondition want;
+  if (auto match = request[http::field::if_match]; !match.empty()) {
+    std::string_view tag = match;
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag == "*") {
+      want.must_exist = true;
+    } else {
+      if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+      uint32_t number = 0;
+      auto [end, ec] = std::from_chars(tag.data(), tag.data() + tag.size(), number);
+      if (ec != std::errc() || end != tag.data() + tag.size() || tag.empty()) {
+        return make_error("invalid_precondition", fmt::format("If-Match '{}' is not a revision: use the ETag of GET "
+                                                              "/api/v1/functions/NAME (e.g. \"3\") or *", match), 400);
+      }
+      want.latest_is = number;
+    }
+  }
+  if (auto none = request[http::field::if_none_match]; !none.empty()) {
+    if (none != "*") return make_error("invalid_precondition", "If-None-Match takes only * (create the function only if it does not exist)", 400);
+    want.must_not_exist = true;
+  }
+  return want;
+}
+
+std::string format_log_line(const runtime::LogLine& line) {
+  return fmt::format("{} {} {}: {}\n", format_rfc3339(line.time), line.instance, runtime::to_string(line.stream), line.text);
+}
+
+json::object log_line_json(const runtime::LogLine& line) {
+  return {{"time", format_rfc3339(line.time)}, {"instance", line.instance},
+          {"stream", runtime::to_string(line.stream)}, {"line", line.text}};
+}
+
+}  // namespace
+
+asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view rest, beast::tcp_stream& client) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  std::string_view query;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  if (rest.empty() || rest == "/") {
+    if (request.method() != http::verb::get) co_return co_await write_error(client, method_not_allowed(request, "GET"), version, keep_alive);
+    co_return co_await list(request, client);
+  }
+  rest.remove_prefix(1);
+  auto slash = rest.find('/');
+  std::string name(rest.substr(0, slash));
+  std::string_view sub = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  if (Status valid = validate_name("function", name); !valid) co_return co_await write_error(client, valid.error(), version, keep_alive);
+
+  if (sub.empty()) {
+    switch (request.method()) {
+      case http::verb::put: co_return co_await put_spec(request, name, client);
+      case http::verb::get: co_return co_await describe(request, name, client);
+      case http::verb::delete_: co_return co_await remove(request, name, client);
+      default: co_return co_await write_error(client, method_not_allowed(request, "GET, PUT or DELETE"), version, keep_alive);
+    }
+  }
+  if (sub == "/code") {
+    if (request.method() != http::verb::put) co_return co_await write_error(client, method_not_allowed(request, "PUT"), version, keep_alive);
+    co_return co_await put_code(request, name, client);
+  }
+  if (sub == "/logs") {
+    if (request.method() != http::verb::get) co_return co_await write_error(client, method_not_allowed(request, "GET"), version, keep_alive);
+    co_return co_await logs(request, name, query, client);
+  }
+  co_return co_await write_error(client, make_error("not_found", fmt::format("no API endpoint {}; see docs/api.md", std::string_view(request.target())), 404),
+                                 version, keep_alive);
+}
+
+Result<store::PutRevisionResult> FunctionApi::commit(const config::FunctionSpec& spec,
+                                                     const store::RevisionPrecondition& precondition) {
+  auto put = repository_.put_revision(spec, precondition);
+  if (!put) return put.error();
+  if (put->created) {
+    directory_.publish(put->revision);
+    scheduler_.retire_older_revisions(spec.name, put->revision.number);
+    scheduler_.track(directory_.find(spec.name));
+  }
+  return put;
+}
+
+asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string& name, beast::tcp_stream& client) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  auto body = parse_json(request.body());
+  if (!body) co_return co_await write_error(client, body.error(), version, keep_alive);
+  auto spec = config::spec_from_json(*body);
+  if (!spec) co_return co_await write_error(client, spec.error(), version, keep_alive);
+  if (!spec->name.empty() && spec->name != name) {
+    co_return co_await write_error(client, make_error("invalid_spec", fmt::format("spec field 'name': '{}' does not match the "
+                                                                                  "function '{}' in the URL", spec->name, name), 422),
+                                   version, keep_alive);
+  }
+  spec->name = name;
+  if (deleting_.contains(name)) co_return co_await write_error(client, being_deleted(name), version, keep_alive);
+  if (Status fits = config::check_spec_limits(*spec, spec_limits_); !fits) {
+    co_return co_await write_error(client, fits.error(), version, keep_alive);
+  }
+  auto precondition = read_precondition(request);
+  if (!precondition) co_return co_await write_error(client, precondition.error(), version, keep_alive);
+  if (spec->code.empty()) {
+    auto latest = repository_.latest_revision(name);
+    if (!latest) co_return co_await write_error(client, latest.error(), version, keep_alive);
+    if (!*latest) {
+      co_return co_await write_error(client, make_error("code_required",
+          fmt::format("function '{}' has no code yet: upload it first with PUT /api/v1/functions/{}/code and pass the "
+                      "returned digest as 'code' (fnctl deploy does both)", name, name), 422), version, keep_alive);
+    }
+    spec->code = (*latest)->spec.code;
+  } else if (!code_.contains(spec->code)) {
+    co_return co_await write_error(client, make_error("code_not_found",
+        fmt::format("spec field 'code': no uploaded code with digest {}; upload it with PUT /api/v1/functions/{}/code",
+                    spec->code, name), 422), version, keep_alive);
+  }
+  auto put = commit(*spec, *precondition);
+  if (!put) co_return co_await write_error(client, put.error(), version, keep_alive);
+  if (put->created) spdlog::info("function {} revision {} deployed", name, put->revision.number);
+  json::object out{{"name", name}, {"revision", put->revision.number}, {"created", put->created},
+                   {"spec", config::spec_to_json(put->revision.spec)}};
+  HeaderFields headers{{"ETag", revision_etag(put->revision.number)}};
+  co_return co_await write_json(client, put->created ? 201 : 200, out, version, keep_alive, headers);
+}
+
+asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string& name, beast::tcp_stream& client) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  std::string archive = std::move(request.body());
+  // Unpacking blocks on disk: run it on the blocking pool (optional: co_spawn needs a default-constructible result).
+  using Stored = std::optional<Result<store::StoredCode>>;
+  Stored unpacked = co_await asio::co_spawn(blocking_executor_, [this, &archive]() -> asio::awaitable<Stored> {
+    co_return code_.store_archive(archive);
+  }, asio::use_awaitable);
+  Result<store::StoredCode> stored = std::move(*unpacked);
+  if (!stored) co_return co_await write_error(client, stored.error(), version, keep_alive);
+  // Only stored: a revision is made by the spec PUT that names this digest, so that code and
+  // spec of one deploy always travel together (concurrent deploys never mix them).
+  spdlog::debug("code {} stored for function {} ({} files)", stored->digest, name, stored->files);
+  json::object out{{"digest", stored->digest}, {"bytes", stored->archive_bytes}, {"files", stored->files}};
+  co_return co_await write_json(client, 201, out, version, keep_alive);
+}
+
+asio::awaitable<bool> FunctionApi::list(Request& request, beast::tcp_stream& client) {
+  auto functions = repository_.list();
+  if (!functions) co_return co_await write_error(client, functions.error(), request.version(), request.keep_alive());
+  json::array items;
+  for (const auto& fn : *functions) {
+    json::object item{{"name", fn.name}, {"revision", fn.latest_revision}, {"instances", scheduler_.instance_count(fn.name)},
+                      {"updated_at", format_rfc3339(fn.updated_at)}};
+    if (auto rev = directory_.find(fn.name)) {
+      item["runtime"] = config::to_string(rev->spec.runtime);
+      item["handler"] = rev->spec.handler;
+    } else if (std::string damage = directory_.damage(fn.name); !damage.empty()) {
+      item["broken"] = damage;
+    }
+    items.push_back(std::move(item));
+  }
+  // Built before co_await: GCC 12 cannot keep an initializer_list alive across a suspension.
+  json::object out{{"functions", std::move(items)}};
+  co_return co_await write_json(client, 200, out, request.version(), request.keep_alive());
+}
+
+asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string& name, beast::tcp_stream& client) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  auto record = repository_.find(name);
+  if (!record) co_return co_await write_error(client, record.error(), version, keep_alive);
+  if (!*record) co_return co_await write_error(client, directory_.not_found(name), version, keep_alive);
+  auto revisions = repository_.revisions(name);
+  if (!revisions) co_return co_await write_error(client, revisions.error(), version, keep_alive);
+  json::array revs;
+  for (const auto& rev : *revisions) revs.push_back(revision_json(rev));
+  json::array instances;
+  for (const auto& info : scheduler_.instances(name)) {
+    json::object item{{"id", info.id}, {"revision", info.revision}, {"state", info.state}, {"in_flight", info.in_flight}};
+    if (info.pid > 0) item["pid"] = info.pid;
+    item["origin"] = info.origin;
+    if (!info.id.empty()) {
+      item["started_at"] = format_rfc3339(info.started_at);
+      item["last_used_at"] = format_rfc3339(info.last_used_at);
+    }
+    instances.push_back(std::move(item));
+  }
+  json::object spec = revisions->empty() || !revisions->back().damage.empty() ? json::object{}
+                                                                              : config::spec_to_json(revisions->back().spec);
+  auto scale = scheduler_.scale_status(name);
+  json::object scaling{{"current", scale.current}, {"starting", scale.starting}, {"desired", scale.desired},
+                       {"mode", scale.mode}, {"stable_demand", scale.stable_demand}, {"panic_demand", scale.panic_demand},
+                       {"keep_alive", format_duration(scale.windows.keep_alive)},
+                       {"prewarm", format_duration(scale.windows.prewarm)},
+                       {"keep_alive_reason", scale.windows.reason},
+                       {"cold_starts", scale.cold_starts},
+                       {"last_cold_start_ms", scale.last_cold_start_ms},
+                       {"mean_cold_start_ms", scale.mean_cold_start_ms}};
+  json::object out{{"name", name},
+                   {"revision", (*record)->latest_revision},
+                   {"spec", std::move(spec)},
+                   {"created_at", format_rfc3339((*record)->created_at)},
+                   {"updated_at", format_rfc3339((*record)->updated_at)},
+                   {"revisions", std::move(revs)},
+                   {"instances", std::move(instances)},
+                   {"scaling", std::move(scaling)}};
+  if (std::string damage = directory_.damage(name); !damage.empty()) out["broken"] = damage;
+  HeaderFields headers{{"ETag", revision_etag((*record)->latest_revision)}};
+  co_return co_await write_json(client, 200, out, version, keep_alive, headers);
+}
+
+asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& name, beast::tcp_stream& client) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  auto record = repository_.find(name);
+  if (!record) co_return co_await write_error(client, record.error(), version, keep_alive);
+  if (!*record) co_return co_await write_error(client, directory_.not_found(name), version, keep_alive);
+  if (deleting_.contains(name)) co_return co_await write_error(client, being_deleted(name), version, keep_alive);
+  // Requests in flight may finish within the function's own timeout.
+  std::chrono::milliseconds drain{0};
+  if (auto latest = directory_.find(name)) drain = latest->spec.timeout;
+  const SystemTime delete_started = std::chrono::system_clock::now();
+  deleting_.insert(name);
+  directory_.remove(name);  // new invocations get 404 from here on
+  size_t stopped = co_await scheduler_.stop_function(name, drain);
+  auto code = repository_.code_of(name);
+  auto removed = repository_.remove(name);
+  if (!removed && removed.error().code == store::kInsufficientStorage && reserve_.release()) {
+    // A full disk must not keep the one operation that frees space from working.
+    removed = repository_.remove(name);
+  }
+  deleting_.erase(name);
+  if (!removed) co_return co_await write_error(client, removed.error(), version, keep_alive);
+  logs_.remove(name);
+  spdlog::info("function {} deleted ({} instances stopped)", name, stopped);
+  // Its code goes too, unless another revision uses it or it was uploaded again meanwhile.
+  if (code) co_await collect_code(delete_started, std::move(*code));
+  json::object out{{"deleted", name}, {"stopped_instances", stopped}};
+  co_return co_await write_json(client, 200, out, version, keep_alive);
+}
+
+asio::awaitable<void> FunctionApi::collect_code(SystemTime stored_before, std::optional<std::set<std::string>> only) {
+  // `only` by reference: this frame outlives the awaited work (GCC 12 mishandles a move-capture
+  // of a coroutine parameter: it destroyed the set twice).
+  co_await asio::co_spawn(blocking_executor_, [this, stored_before, &only]() -> asio::awaitable<void> {
+    auto referenced = repository_.referenced_code();
+    if (!referenced) {
+      spdlog::warn("code garbage collection skipped: {}", referenced.error().message);
+      co_return;
+    }
+    code_.collect_garbage(*referenced, stored_before, only);
+  }, asio::use_awaitable);
+  reserve_.restore();
+}
+
+void FunctionApi::start_code_collection(std::chrono::milliseconds interval, std::chrono::milliseconds grace) {
+  asio::co_spawn(timer_.get_executor(), [this, interval, grace]() -> asio::awaitable<void> {
+    while (true) {
+      co_await collect_code(std::chrono::system_clock::now() - grace, std::nullopt);
+      timer_.expires_after(interval);
+      auto [ec] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+    }
+  }, asio::detached);
+}
+
+void FunctionApi::stop() { timer_.cancel(); }
+
+asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& name, std::string_view query,
+                                        beast::tcp_stream& client) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  if (!directory_.find(name) && directory_.damage(name).empty()) {
+    co_return co_await write_error(client, directory_.not_found(name), version, keep_alive);
+  }
+  auto params = internal::parse_query(query);
+  bool follow = internal::truthy(params["follow"]);
+  bool as_json = params["format"] == "json";
+  std::optional<SystemTime> since;
+  if (auto s = params["since"]; !s.empty()) {
+    if (auto t = parse_rfc3339(s)) {
+      since = *t;
+    } else if (auto d = parse_duration(s)) {
+      since = std::chrono::system_clock::now() - *d;
+    } else {
+      co_return co_await write_error(client, make_error("invalid_since", fmt::format("since='{}' is neither an RFC 3339 time "
+                                                        "(2026-11-25T14:00:00Z) nor a duration (5m)", s), 400), version, keep_alive);
+    }
+  }
+  auto render = [&](const runtime::LogRead& read, bool first) {
+    std::string out;
+    if (first && read.dropped > 0) {
+      out += as_json ? json::serialize(json::object{{"dropped", read.dropped}}) + "\n"
+                     : fmt::format("# {} older lines were dropped (log limit {} per function)\n", read.dropped,
+                                   format_bytes(logs_.max_bytes()));
+    }
+    for (const auto& line : read.lines) out += as_json ? json::serialize(log_line_json(line)) + "\n" : format_log_line(line);
+    return out;
+  };
+  std::string_view content_type = as_json ? "application/x-ndjson" : "text/plain; charset=utf-8";
+  auto read = logs_.read(name, 0, since);
+  if (!follow) {
+    http::response<http::string_body> res(http::status::ok, version);
+    res.set(http::field::content_type, content_type);
+    res.body() = render(read, true);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    auto [ec, n] = co_await http::async_write(client, res, asio::as_tuple(asio::use_awaitable));
+    co_return !ec && keep_alive;
+  }
+
+  // Follow: chunked, one chunk per batch of lines, until the client goes or the function is deleted.
+  http::response<http::empty_body> res(http::status::ok, version);
+  res.set(http::field::content_type, content_type);
+  res.chunked(true);
+  res.keep_alive(false);
+  http::response_serializer<http::empty_body> serializer(res);
+  auto [hec, hn] = co_await http::async_write_header(client, serializer, asio::as_tuple(asio::use_awaitable));
+  if (hec) co_return false;
+  bool first = true;
+  uint64_t next = 0;
+  while (true) {
+    if (!first) read = logs_.read(name, next, since);
+    next = read.next_sequence;
+    std::string text = render(read, first);
+    first = false;
+    if (!text.empty()) {
+      auto [ec, n] = co_await asio::async_write(client, http::make_chunk(asio::buffer(text)), asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return false;
+    }
+    co_await logs_.wait_for_lines(name, next, std::chrono::steady_clock::now() + 15s);
+    if ((!directory_.find(name) && directory_.damage(name).empty()) || logs_.closed()) break;
+    // A vanished client shows up as a failed write; probe with an empty read of the socket state.
+    if (!client.socket().is_open()) co_return false;
+  }
+  co_await asio::async_write(client, http::make_chunk_last(), asio::as_tuple(asio::use_awaitable));
+  co_return false;
+}
+
+}  // namespace fnd::gateway

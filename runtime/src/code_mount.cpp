@@ -1,0 +1,90 @@
+#include "code_mount.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "process.hpp"
+
+namespace fnd::runtime::internal {
+
+namespace {
+
+// /proc/self/mountinfo escapes space, tab, newline and backslash as octal.
+std::string unescape_mount_path(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 3 < text.size()) {
+      int value = 0;
+      bool octal = true;
+      for (size_t k = 1; k <= 3; ++k) {
+        char c = text[i + k];
+        if (c < '0' || c > '7') octal = false;
+        value = value * 8 + (c - '0');
+      }
+      if (octal) {
+        out.push_back(static_cast<char>(value));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Status make_shared_mount_point(const std::string& dir) {
+  if (::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    return make_errno_error("mount_failed", fmt::format("cannot bind {} onto itself", dir), errno);
+  }
+  if (::mount(nullptr, dir.c_str(), nullptr, MS_SHARED, nullptr) != 0) {
+    int err = errno;
+    ::umount2(dir.c_str(), MNT_DETACH);
+    return make_errno_error("mount_failed", fmt::format("cannot make {} a shared mount", dir), err);
+  }
+  return {};
+}
+
+Status bind_read_only(const std::string& source, const std::string& target) {
+  UniqueFd tree(::open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+  if (!tree) return make_errno_error("mount_failed", fmt::format("cannot clone the mount of {}", source), errno);
+  mount_attr attributes{};
+  attributes.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attributes, sizeof attributes) != 0) {
+    return make_errno_error("mount_failed", fmt::format("cannot make the mount of {} read-only", source), errno);
+  }
+  if (::move_mount(tree.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    return make_errno_error("mount_failed", fmt::format("cannot mount {} on {}", source, target), errno);
+  }
+  return {};
+}
+
+int unmount_tree(const std::string& dir) {
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::vector<std::string> points;
+  std::string line;
+  while (std::getline(mountinfo, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point;
+    fields >> id >> parent >> device >> root >> point;
+    point = unescape_mount_path(point);
+    if (point == dir || point.starts_with(dir + "/")) points.push_back(point);
+  }
+  // Deepest first, and a point mounted several times is detached as often as it appears.
+  std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  int detached = 0;
+  for (const auto& point : points) {
+    if (::umount2(point.c_str(), MNT_DETACH) == 0) ++detached;
+  }
+  return detached;
+}
+
+}  // namespace fnd::runtime::internal
