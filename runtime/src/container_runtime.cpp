@@ -1,38 +1,40 @@
 #include "runtime/container_runtime.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fmt/format.h>
-#include <fstream>
 #include <random>
-#include <sstream>
+#include <spdlog/spdlog.h>
 
-#include "core/units.hpp"
 #include "bundle.hpp"
 #include "cgroups.hpp"
 #include "code_mount.hpp"
+#include "core/notifier.hpp"
+#include "core/units.hpp"
+#include "instance_watch.hpp"
 #include "netns.hpp"
+#include "oci_runtime.hpp"
 #include "process.hpp"
+#include "stem_cell_control.hpp"
 
 namespace fnd::runtime {
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
-namespace json = boost::json;
 using namespace std::chrono_literals;
 using internal::UniqueFd;
 
 namespace {
 
-constexpr size_t kStderrHeadLines = 20;
-constexpr size_t kStderrHeadBytes = 4096;
-constexpr size_t kMaxLogLine = 16 * 1024;
 constexpr std::string_view kGenericHostHint =
     "check that the host supports containers (cgroups, namespaces) and that fnd runs as root";
 constexpr std::string_view kHybridCgroupHint =
@@ -42,36 +44,21 @@ constexpr std::string_view kHybridCgroupHint =
 constexpr std::string_view kNotRootMessage =
     "fnd must run as root to create containers, network namespaces and cgroups (run it with sudo or as the systemd service)";
 
-std::string read_file_tail(const fs::path& path, size_t max_bytes) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string s = text.str();
-  if (s.size() > max_bytes) s = "..." + s.substr(s.size() - max_bytes);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-std::string find_executable(const std::string& name) {
-  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
-  std::string path = getenv("PATH") ? getenv("PATH") : "";
-  path += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  std::stringstream dirs(path);
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (dir.empty()) continue;
-    std::string candidate = dir + "/" + name;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
 std::string random_hex(size_t digits) {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
   return fmt::format("{:016x}", generator()).substr(0, digits);
 }
 
 Error host_error(std::string message) { return make_error("runtime_unavailable", std::move(message), 500); }
+
+std::vector<std::string> base_environment(uint16_t port) {
+  return {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", fmt::format("PORT={}", port)};
+}
+
+Error code_missing(const store::Revision& revision) {
+  return make_error("code_missing", fmt::format("code {} of function '{}' is not in the code store; deploy it again",
+                                                revision.spec.code, revision.function), 500);
+}
 
 }  // namespace
 
@@ -81,10 +68,10 @@ ContainerRuntime::ContainerRuntime(asio::any_io_executor executor, RuntimeOption
       options_(std::move(options)),
       code_(code),
       logs_(logs),
-      oci_root_(options_.state_dir + "/oci"),
-      rootfs_(options_.state_dir + "/rootfs"),
-      children_(std::make_unique<internal::ChildTracker>()) {
-  fs::create_directories(oci_root_);
+      children_(std::make_unique<internal::ChildTracker>()),
+      oci_(std::make_unique<internal::OciRuntime>(options_.state_dir + "/oci", *children_)),
+      rootfs_(options_.state_dir + "/rootfs") {
+  fs::create_directories(options_.state_dir + "/oci");
   // Several daemons (tests, or one per state dir) may share the host's cgroup tree: each sweeps
   // only cgroups carrying the tag of its own state dir, which survives restarts.
   std::error_code ec;
@@ -96,32 +83,17 @@ ContainerRuntime::ContainerRuntime(asio::any_io_executor executor, RuntimeOption
 
 ContainerRuntime::~ContainerRuntime() = default;
 
-std::vector<std::string> ContainerRuntime::oci_command(std::initializer_list<std::string> args) const {
-  std::vector<std::string> argv{oci_path_, "--root", oci_root_};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
-}
+const std::string& ContainerRuntime::oci_runtime_path() const { return oci_->path(); }
 
 std::string ContainerRuntime::bundle_dir(const std::string& id) const {
   return options_.state_dir + "/instances/" + id;
 }
 
 asio::awaitable<Status> ContainerRuntime::check() {
-  oci_path_ = find_executable(options_.oci_runtime);
-  if (oci_path_.empty()) {
-    co_return host_error(fmt::format("OCI runtime '{}' not found: install it (apt-get install crun) or set "
-                                     "runtime.oci_runtime to crun, runc or a path", options_.oci_runtime));
-  }
-  if (geteuid() != 0) {
-    co_return host_error(std::string(kNotRootMessage));
-  }
-  {
-    auto version_argv = std::vector<std::string>{oci_path_, "--version"};
-    auto version = co_await internal::run_to_completion(std::move(version_argv), *children_);
-    crun_ = version && version->output.starts_with("crun");
-  }
+  if (Status found = co_await oci_->locate(options_.oci_runtime); !found) co_return found;
+  if (::geteuid() != 0) co_return host_error(std::string(kNotRootMessage));
   if (Status st = internal::prepare_rootfs_template(rootfs_); !st) co_return st;
-  if (access(options_.python.c_str(), X_OK) != 0) {
+  if (::access(options_.python.c_str(), X_OK) != 0) {
     co_return host_error(fmt::format("runtime.python '{}' is not an executable: install python3 (apt-get install python3) "
                                      "or point runtime.python at the interpreter under /usr", options_.python));
   }
@@ -131,7 +103,7 @@ asio::awaitable<Status> ContainerRuntime::check() {
   }
 
   // Run a trivial container exactly as instances run: the surest check of the host.
-  std::string id = fmt::format("fnd-check-{}", getpid());
+  std::string id = fmt::format("fnd-check-{}", ::getpid());
   auto netns = internal::NetworkNamespace::create();
   if (!netns) co_return host_error(fmt::format("cannot create a network namespace: {}", netns.error().message));
   internal::ContainerConfig config;
@@ -144,33 +116,20 @@ asio::awaitable<Status> ContainerRuntime::check() {
   config.netns_path = netns->path();
   config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
   if (Status st = internal::write_bundle(bundle_dir(id), internal::build_oci_config(config)); !st) co_return st;
-  // argv is built before co_await: GCC 12 cannot keep an initializer_list alive across a suspension.
-  auto argv = oci_command({"run", "--bundle", bundle_dir(id), id});
-  auto run = co_await internal::run_to_completion(std::move(argv), *children_);
-  co_await delete_container(id);
+  auto run = co_await oci_->run(bundle_dir(id), id);
+  co_await oci_->remove(id);
   fs::remove_all(bundle_dir(id));
-  if (!run) co_return host_error(fmt::format("cannot run {}: {}", oci_path_, run.error().message));
+  if (!run) co_return host_error(fmt::format("cannot run {}: {}", oci_->path(), run.error().message));
   if (run->status.signaled || run->status.code != 0) {
     std::string output = run->output;
     while (!output.empty() && output.back() == '\n') output.pop_back();
     if (output.empty()) output = "it printed nothing";
     std::string hint(kGenericHostHint);
-    if (output.find("cgroups in hybrid mode not supported") != std::string::npos) {
-      hint = kHybridCgroupHint;
-    }
-    co_return host_error(fmt::format("the OCI runtime {} cannot run containers here ({}): {}. Fix: {}", oci_path_,
+    if (output.find("cgroups in hybrid mode not supported") != std::string::npos) hint = kHybridCgroupHint;
+    co_return host_error(fmt::format("the OCI runtime {} cannot run containers here ({}): {}. Fix: {}", oci_->path(),
                                      run->status.describe(), output, hint));
   }
   co_return Status{};
-}
-
-asio::awaitable<void> ContainerRuntime::delete_container(const std::string& id) {
-  auto argv = oci_command({"delete", "--force", id});
-  auto result = co_await internal::run_to_completion(std::move(argv), *children_);
-  if (result && result->status.code != 0 && !result->output.empty() &&
-      result->output.find("not exist") == std::string::npos) {
-    spdlog::warn("deleting container {}: {}", id, result->output);
-  }
 }
 
 asio::awaitable<void> ContainerRuntime::reap_orphans() {
@@ -184,16 +143,9 @@ asio::awaitable<void> ContainerRuntime::reap_orphans() {
 
 asio::awaitable<int> ContainerRuntime::sweep_previous_run() {
   int removed = 0;
-  auto argv = oci_command({"list", "-q"});
-  auto listing = co_await internal::run_to_completion(std::move(argv), *children_);
-  if (listing && listing->status.code == 0) {
-    std::stringstream ids(listing->output);
-    std::string id;
-    while (std::getline(ids, id)) {
-      if (id.empty()) continue;
-      co_await delete_container(id);
-      ++removed;
-    }
+  for (const auto& id : co_await oci_->list()) {
+    co_await oci_->remove(id);
+    ++removed;
   }
   int cgroups = internal::sweep_cgroups(cgroup_prefix_);
   // Stem cells' code mounts, before their dirs go: removing files through them would delete code.
@@ -220,7 +172,7 @@ Result<std::vector<std::string>> ContainerRuntime::process_args(config::RuntimeK
       args.push_back(kind == config::RuntimeKind::python3 ? "python3" : "shell");
       return args;
     case config::RuntimeKind::node:
-      if (access(options_.node.c_str(), X_OK) != 0) {
+      if (::access(options_.node.c_str(), X_OK) != 0) {
         return make_error("runtime_unavailable", fmt::format("function '{}' uses the node runtime but {} is not installed "
                                                              "on this host: apt-get install nodejs, or set runtime.node",
                                                              function, options_.node), 502);
@@ -239,23 +191,17 @@ Result<std::vector<std::string>> ContainerRuntime::process_args(config::RuntimeK
   return make_error("invalid_spec", "unknown runtime", 422);
 }
 
-static std::vector<std::string> base_environment(uint16_t port) {
-  return {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", fmt::format("PORT={}", port)};
-}
-
-Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revision& revision) {
+Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revision& revision, InstanceOrigin origin) {
   const config::FunctionSpec& spec = revision.spec;
-  if (!code_.contains(spec.code)) {
-    return make_error("code_missing", fmt::format("code {} of function '{}' is not in the code store; deploy it again",
-                                                  spec.code, revision.function), 500);
-  }
+  if (!code_.contains(spec.code)) return code_missing(revision);
   auto args = process_args(spec.runtime, spec.handler, false, revision.function);
   if (!args) return args.error();
   auto netns = internal::NetworkNamespace::create();
   if (!netns) return netns.error();
   std::string id = fmt::format("{}-{}-{}", revision.function, revision.number, random_hex(6));
   auto instance = std::make_shared<Instance>(id, revision.function, revision.number, spec.resources.memory_bytes,
-                                             std::make_unique<internal::NetworkNamespace>(std::move(*netns)), options_.port);
+                                             std::make_unique<internal::NetworkNamespace>(std::move(*netns)),
+                                             options_.port, origin);
 
   internal::ContainerConfig config;
   config.hostname = revision.function;
@@ -268,7 +214,7 @@ Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revisio
   config.rootfs = rootfs_;
   config.code_dir = code_.directory(spec.code);
   config.runtimes_dir = options_.runtimes_dir;
-  config.netns_path = instance->netns_->path();
+  config.netns_path = instance->netns_path();
   config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
   config.resources = spec.resources;
   if (Status st = internal::write_bundle(bundle_dir(id), internal::build_oci_config(config)); !st) return st.error();
@@ -276,7 +222,7 @@ Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revisio
 }
 
 asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const store::Revision& revision) {
-  auto prepared = prepare(revision);
+  auto prepared = prepare(revision, InstanceOrigin::container);
   if (!prepared) co_return prepared.error();
   auto instance = std::move(*prepared);
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
@@ -286,51 +232,38 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
 }
 
 asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::create(const store::Revision& revision) {
-  auto prepared = prepare(revision);
+  auto prepared = prepare(revision, InstanceOrigin::precreated);
   if (!prepared) co_return prepared.error();
   auto instance = std::move(*prepared);
-  instance->origin_ = InstanceOrigin::precreated;
-  instance->created_only_ = true;
+  instance->set_created_only(true);
   if (Status launched = co_await launch(instance, -1, true); !launched) co_return launched.error();
   co_return instance;
 }
 
 asio::awaitable<Status> ContainerRuntime::start_created(const std::shared_ptr<Instance>& instance) {
   auto unusable = [&](std::string_view why) {
-    return make_error("precreated_unusable", fmt::format("pre-created container {} cannot start: {}", instance->id(), why), 500);
+    return make_error(std::string(kPrecreatedUnusable),
+                      fmt::format("pre-created container {} cannot start: {}", instance->id(), why), 500);
   };
-  if (!instance->created_only_) co_return unusable("it was started already");
-  if (instance->exit_) co_return unusable("it has ended");
-  instance->created_only_ = false;
+  if (!instance->created_only()) co_return unusable("it was started already");
+  if (instance->exit()) co_return unusable("it has ended");
+  instance->set_created_only(false);
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-  if (crun_) {
-    // What `crun start` does, without paying ~5 ms for crun's own start: the container's init
-    // blocks reading exec.fifo; one byte lets it exec the function. O_NONBLOCK: when the init
-    // is gone, open fails (ENXIO) instead of waiting forever for a reader.
-    std::string fifo = fmt::format("{}/{}/exec.fifo", oci_root_, instance->id());
-    UniqueFd fd(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) co_return unusable(fmt::format("cannot open {}: {}", fifo, std::strerror(errno)));
-    ::unlink(fifo.c_str());  // crun reports the container running once the fifo is gone
-    if (::write(fd.get(), "", 1) != 1) co_return unusable(fmt::format("cannot signal {}: {}", fifo, std::strerror(errno)));
-  } else {
-    auto argv = oci_command({"start", instance->id()});
-    auto started = co_await internal::run_to_completion(std::move(argv), *children_);
-    if (!started || started->status.signaled || started->status.code != 0) {
-      co_return unusable(started ? started->output : started.error().message);
-    }
-  }
+  if (Status started = co_await oci_->start(instance->id()); !started) co_return unusable(started.error().message);
   co_return co_await become_ready(instance, deadline, " from a pre-created container");
 }
 
 asio::awaitable<Status> ContainerRuntime::become_ready(const std::shared_ptr<Instance>& instance,
                                                        std::chrono::steady_clock::time_point deadline, const char* how) {
-  if (Status ready = co_await wait_until_ready(instance, deadline); !ready) {
+  auto probe = co_await wait_until_ready(instance, deadline);
+  if (!probe) {
     co_await stop(instance, true);
-    co_return ready;
+    co_return probe.error();
   }
-  instance->state_ = InstanceState::ready;
+  instance->became_ready();
+  instance->keep_idle_connection(std::move(*probe));  // the probe's connection serves the first request
   logs_.append(instance->function(), instance->id(), LogStream::system,
-               fmt::format("instance started{} (pid {})", how, instance->pid_));
+               fmt::format("instance started{} (pid {})", how, instance->pid()));
   co_return Status{};
 }
 
@@ -342,8 +275,8 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_
   if (!netns) co_return netns.error();
   std::string id = fmt::format("cell-{}-{}", config::to_string(kind), random_hex(8));
   auto instance = std::make_shared<Instance>(id, "", 0, limits.memory_bytes,
-                                             std::make_unique<internal::NetworkNamespace>(std::move(*netns)), options_.port);
-  instance->origin_ = InstanceOrigin::stem_cell;
+                                             std::make_unique<internal::NetworkNamespace>(std::move(*netns)),
+                                             options_.port, InstanceOrigin::stem_cell);
 
   std::string bundle = bundle_dir(id);
   std::string code_point = bundle + "/function";
@@ -361,7 +294,7 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_
   config.rootfs = rootfs_;
   config.code_dir = code_point;
   config.runtimes_dir = options_.runtimes_dir;
-  config.netns_path = instance->netns_->path();
+  config.netns_path = instance->netns_path();
   config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
   config.resources = limits;
   config.stem_cell = true;
@@ -370,72 +303,58 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_
     co_return st.error();
   }
 
-  int ends[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
+  auto channel = internal::make_control_channel();
+  if (!channel) {
     remove_bundle(*instance);
-    co_return make_errno_error("socketpair_failed", "socketpair", errno);
+    co_return channel.error();
   }
-  instance->control_fd_ = ends[0];
-  UniqueFd cell_end(ends[1]);
-  // The order message carries the function's env: let it be as large as a spec allows.
-  int buffer = 1 << 20;
-  ::setsockopt(ends[0], SOL_SOCKET, SO_SNDBUFFORCE, &buffer, sizeof buffer);
-
+  instance->set_control_fd(channel->fnd_end.release());
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-  Status launched = co_await launch(instance, cell_end.get(), false);
-  cell_end = UniqueFd();  // only the container holds it now: its end closing means the cell died
+  Status launched = co_await launch(instance, channel->cell_end.get(), false);
+  channel->cell_end = UniqueFd();  // only the container holds it now: its end closing means the cell died
   if (!launched) co_return launched.error();
-  auto hello = co_await read_control(instance, deadline);
+  auto hello = co_await internal::read_control_message(executor_, instance->control_fd(), deadline);
   if (!hello || *hello != "ready") {
     Error failure = start_failure(*instance, "its bootstrap did not report ready within runtime.start_timeout");
     if (hello) {
       // It closed the control socket: it is exiting, and its exit and stderr say why.
       co_await instance->wait_for_exit(std::chrono::seconds(1));
-      Status exited = co_await wait_until_ready(instance, std::chrono::steady_clock::now());
+      auto exited = co_await wait_until_ready(instance, std::chrono::steady_clock::now());
       failure = exited ? start_failure(*instance, "its bootstrap closed its control socket") : exited.error();
     }
     co_await stop(instance, true);
     co_return failure;
   }
-  instance->state_ = InstanceState::ready;
-  spdlog::debug("stem cell {} ready (pid {})", id, instance->pid_);
+  instance->became_ready();
+  spdlog::debug("stem cell {} ready (pid {})", id, instance->pid());
   co_return instance;
 }
 
 asio::awaitable<Status> ContainerRuntime::specialize(const std::shared_ptr<Instance>& cell, const store::Revision& revision) {
   const config::FunctionSpec& spec = revision.spec;
   auto unusable = [&](std::string_view why) {
-    return make_error("stem_cell_unusable", fmt::format("stem cell {} cannot take function '{}': {}", cell->id(),
-                                                        revision.function, why), 500);
+    return make_error(std::string(kStemCellUnusable), fmt::format("stem cell {} cannot take function '{}': {}", cell->id(),
+                                                                  revision.function, why), 500);
   };
-  if (cell->origin_ != InstanceOrigin::stem_cell || !cell->function_.empty()) co_return unusable("a function has taken it already");
-  if (cell->exit_ || cell->state_ != InstanceState::ready) co_return unusable("it is not running");
-  if (!code_.contains(spec.code)) {
-    co_return make_error("code_missing", fmt::format("code {} of function '{}' is not in the code store; deploy it again",
-                                                     spec.code, revision.function), 500);
-  }
+  if (cell->origin() != InstanceOrigin::stem_cell || !cell->function().empty()) co_return unusable("a function has taken it already");
+  if (cell->exit() || cell->state() != InstanceState::ready) co_return unusable("it is not running");
+  if (!code_.contains(spec.code)) co_return code_missing(revision);
   if (Status st = internal::bind_read_only(code_.directory(spec.code), bundle_dir(cell->id()) + "/function"); !st) {
     co_return unusable(st.error().message);
   }
   if (Status st = internal::set_limits(cgroup_name(cell->id()), spec.resources); !st) co_return unusable(st.error().message);
 
-  json::object env;
-  for (const auto& [k, v] : spec.env) env[k] = v;
+  std::map<std::string, std::string> env = spec.env;
   env["FN_NAME"] = revision.function;
   env["FN_REVISION"] = std::to_string(revision.number);
   env["FN_HANDLER"] = spec.handler;
-  std::string order = json::serialize(json::object{{"handler", spec.handler}, {"env", std::move(env)}});
   // From here on what the bootstrap logs is the function's.
-  cell->function_ = revision.function;
-  cell->revision_ = revision.number;
-  cell->memory_limit_ = spec.resources.memory_bytes;
-  cell->state_ = InstanceState::starting;
-  if (::send(cell->control_fd_, order.data(), order.size(), MSG_NOSIGNAL | MSG_DONTWAIT) != static_cast<ssize_t>(order.size())) {
-    co_return unusable(fmt::format("cannot send it the function: {}", std::strerror(errno)));
+  cell->assigned(revision.function, revision.number, spec.resources.memory_bytes);
+  if (Status sent = internal::send_assignment(cell->control_fd(), spec.handler, env); !sent) {
+    co_return unusable(sent.error().message);
   }
-
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-  auto answer = co_await read_control(cell, deadline);
+  auto answer = co_await internal::read_control_message(executor_, cell->control_fd(), deadline);
   if (!answer) {
     co_await stop(cell, true);
     co_return start_failure(*cell, fmt::format("it did not load its handler within {} (runtime.start_timeout)",
@@ -460,107 +379,50 @@ bool ContainerRuntime::stem_cell_can_serve(const config::FunctionSpec& spec) {
   return true;
 }
 
-asio::awaitable<Result<std::string>> ContainerRuntime::read_control(const std::shared_ptr<Instance>& instance,
-                                                                    std::chrono::steady_clock::time_point deadline) {
-  // Shared with the timer's handler: when the read and the deadline finish together, the handler
-  // may run after this coroutine has returned.
-  struct Watch {
-    asio::posix::stream_descriptor control;
-    bool timed_out = false;
-  };
-  auto watch = std::make_shared<Watch>(Watch{asio::posix::stream_descriptor(executor_, ::fcntl(instance->control_fd_, F_DUPFD_CLOEXEC, 0))});
-  asio::steady_timer timer(executor_, deadline);
-  timer.async_wait([watch](const boost::system::error_code& ec) {
-    if (ec) return;  // cancelled: the read finished first
-    watch->timed_out = true;
-    watch->control.cancel();
-  });
-  std::array<char, 256> message;
-  auto [ec, n] = co_await watch->control.async_read_some(asio::buffer(message), asio::as_tuple(asio::use_awaitable));
-  timer.cancel();
-  if (watch->timed_out) co_return make_error("stem_cell_timeout", "no answer on the control socket", 504);
-  if (ec) co_return std::string();
-  co_return std::string(message.data(), n);
-}
-
 asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>& instance, int control_fd, bool create_only) {
   const std::string& id = instance->id();
-  std::string bundle = bundle_dir(id);
   auto out = internal::make_pipe();
   auto err = internal::make_pipe();
   if (!out || !err) {
     remove_bundle(*instance);
     co_return (out ? err.error() : out.error());
   }
-  std::string pid_file = bundle + "/pid";
-  std::vector<std::string> argv = oci_command({"--log", bundle + "/oci.log"});
-  if (create_only) {
-    argv.push_back("create");
-  } else {
-    argv.push_back("run");
-    argv.push_back("--detach");
-  }
-  for (const std::string& arg : {std::string("--bundle"), bundle, std::string("--pid-file"), pid_file}) argv.push_back(arg);
-  if (control_fd >= 0) {
-    argv.push_back("--preserve-fds");
-    argv.push_back("1");
-  }
-  argv.push_back(id);
-  auto crun = internal::spawn(argv, out->write_end.get(), err->write_end.get(), control_fd);
+  live_[id] = instance;
+  asio::co_spawn(executor_, internal::pump_output(instance, out->read_end.release(), LogStream::stdout_stream, logs_), asio::detached);
+  asio::co_spawn(executor_, internal::pump_output(instance, err->read_end.release(), LogStream::stderr_stream, logs_), asio::detached);
+  internal::LaunchRequest request{id, bundle_dir(id), create_only, out->write_end.get(), err->write_end.get(), control_fd};
+  auto pid = co_await oci_->launch(request);
   out->write_end = UniqueFd();
   err->write_end = UniqueFd();
-  if (!crun) {
-    remove_bundle(*instance);
-    co_return crun.error();
-  }
-  children_->track(crun->pid);
-  live_[id] = instance;
-  asio::co_spawn(executor_, read_output(instance, out->read_end.release(), LogStream::stdout_stream), asio::detached);
-  asio::co_spawn(executor_, read_output(instance, err->read_end.release(), LogStream::stderr_stream), asio::detached);
-
-  internal::ExitStatus crun_status = co_await internal::wait_for_exit(crun->pidfd);
-  children_->untrack(crun->pid);
-  int pid = 0;
-  std::ifstream(pid_file) >> pid;
-  if (crun_status.signaled || crun_status.code != 0 || pid <= 0) {
-    co_await instance->output_closed_.wait_until(std::chrono::steady_clock::now() + 200ms);
-    std::string oci_log = read_file_tail(bundle + "/oci.log", 2048);
-    Error e = start_failure(*instance, fmt::format("{} could not start its container ({}): {}", fs::path(oci_path_).filename().string(),
-                                                   crun_status.describe(), oci_log.empty() ? "no details" : oci_log));
-    instance->state_ = InstanceState::stopped;
-    instance->exit_ = InstanceExit{crun_status.code, crun_status.signal, crun_status.signaled, false, false};
-    co_await delete_container(id);
+  int pidfd = pid ? internal::pidfd_open(*pid) : -1;
+  if (!pid || pidfd < 0) {
+    // Its output (the OCI runtime's complaints) is in by the time the pipes close.
+    co_await instance->wait_for_output(std::chrono::steady_clock::now() + 200ms);
+    Error e = start_failure(*instance, pid ? "its process ended before fnd could watch it" : pid.error().message);
+    instance->exited(InstanceExit{0, 0, false, false, false, false});
+    co_await oci_->remove(id);
     remove_bundle(*instance);
     live_.erase(id);
-    instance->cleaned_up_ = true;
+    instance->cleaned_up();
     co_return e;
   }
-  instance->pid_ = pid;
-  children_->track(pid);
-  instance->pidfd_ = internal::pidfd_open(pid);
-  if (instance->pidfd_ < 0) {
-    // Already gone and reaped: treat as an exit we cannot describe.
-    Error e = start_failure(*instance, "its process ended before fnd could watch it");
-    co_await delete_container(id);
-    remove_bundle(*instance);
-    live_.erase(id);
-    co_return e;
-  }
-  asio::co_spawn(executor_, watch_exit(instance), asio::detached);
+  children_->track(*pid);
+  instance->launched(*pid, pidfd);
+  asio::co_spawn(executor_, follow(instance), asio::detached);
   co_return Status{};
 }
 
 void ContainerRuntime::remove_bundle(const Instance& instance) {
   std::string bundle = bundle_dir(instance.id());
   // A stem cell's bundle holds mounts (its code): removing files through them would delete code.
-  if (instance.origin_ == InstanceOrigin::stem_cell) internal::unmount_tree(bundle);
+  if (instance.origin() == InstanceOrigin::stem_cell) internal::unmount_tree(bundle);
   std::error_code ec;
   fs::remove_all(bundle, ec);
   if (ec) spdlog::warn("cannot remove {}: {}", bundle, ec.message());
 }
 
-asio::awaitable<Status> ContainerRuntime::wait_until_ready(const std::shared_ptr<Instance>& instance,
-                                                           std::chrono::steady_clock::time_point deadline) {
+asio::awaitable<Result<asio::ip::tcp::socket>> ContainerRuntime::wait_until_ready(const std::shared_ptr<Instance>& instance,
+                                                                                std::chrono::steady_clock::time_point deadline) {
   asio::steady_timer timer(executor_);
   // Warm-pool starts and small binaries listen within ~2 ms: poll finely at first, then back
   // off. Each attempt costs two setns and a socket on the io thread, and on a small host the
@@ -568,20 +430,16 @@ asio::awaitable<Status> ContainerRuntime::wait_until_ready(const std::shared_ptr
   const auto fine_until = std::chrono::steady_clock::now() + 5ms;
   std::chrono::microseconds delay = 500us;
   while (true) {
-    if (instance->exit_) {
-      co_await instance->output_closed_.wait_until(std::chrono::steady_clock::now() + 300ms);
-      if (instance->exit_->out_of_memory) {
+    if (const auto& exit = instance->exit()) {
+      co_await instance->wait_for_output(std::chrono::steady_clock::now() + 300ms);
+      if (exit->out_of_memory) {
         co_return start_failure(*instance, fmt::format("it ran out of memory while starting (limit {}): raise "
                                                        "resources.memory", format_bytes(instance->memory_limit())));
       }
-      co_return start_failure(*instance, fmt::format("its process {} before accepting connections on $PORT",
-                                                     instance->exit_->describe()));
+      co_return start_failure(*instance, fmt::format("its process {} before accepting connections on $PORT", exit->describe()));
     }
     auto socket = co_await instance->connect();
-    if (socket) {
-      instance->idle_connections_.push_back(std::move(*socket));
-      co_return Status{};
-    }
+    if (socket) co_return std::move(*socket);
     if (!socket.error().retryable) co_return socket.error();
     if (std::chrono::steady_clock::now() >= deadline) {
       co_return start_failure(*instance, fmt::format("it did not accept connections on $PORT ({}) within {} "
@@ -604,87 +462,40 @@ Error ContainerRuntime::start_failure(const Instance& instance, std::string_view
   std::string message = fmt::format("function '{}' failed to start: {}", instance.function(), what);
   if (!head.empty()) message += fmt::format(". First lines of its stderr:\n{}", head);
   else message += " (it wrote nothing to stderr)";
-  return make_error("function_start_failed", std::move(message), 502);
+  return make_error(std::string(kFunctionStartFailed), std::move(message), 502);
 }
 
-asio::awaitable<void> ContainerRuntime::read_output(std::shared_ptr<Instance> instance, int fd, LogStream stream) {
-  asio::readable_pipe pipe(executor_, fd);
-  std::string pending;
-  std::array<char, 8192> buffer;
-  auto emit = [&instance, stream, this](std::string line) {
-    if (stream == LogStream::stderr_stream && instance->stderr_head_.size() < kStderrHeadBytes &&
-        static_cast<size_t>(std::count(instance->stderr_head_.begin(), instance->stderr_head_.end(), '\n')) < kStderrHeadLines) {
-      instance->stderr_head_ += line.substr(0, kStderrHeadBytes - instance->stderr_head_.size()) + "\n";
-    }
-    // A stem cell that no function has taken yet speaks only for the runtime's bootstrap.
-    if (instance->function().empty()) spdlog::warn("stem cell {}: {}", instance->id(), line);
-    else logs_.append(instance->function(), instance->id(), stream, std::move(line));
-  };
-  while (true) {
-    auto [ec, n] = co_await pipe.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
-    pending.append(buffer.data(), n);
-    size_t start = 0;
-    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-      emit(pending.substr(start, nl - start));
-    }
-    pending.erase(0, start);
-    if (pending.size() > kMaxLogLine) emit(std::exchange(pending, {}));
-    if (ec) break;
-  }
-  if (!pending.empty()) emit(std::move(pending));
-  --instance->open_output_streams_;
-  instance->output_closed_.notify_all();
-}
-
-asio::awaitable<void> ContainerRuntime::watch_exit(std::shared_ptr<Instance> instance) {
-  UniqueFd pidfd(::fcntl(instance->pidfd_, F_DUPFD_CLOEXEC, 0));
-  internal::ExitStatus status = co_await internal::wait_for_exit(pidfd);
-  children_->untrack(instance->pid_);
-  InstanceExit exit{status.code, status.signal, status.signaled, false, instance->stop_requested_, status.known};
-  // The OOM killer's verdict must be read before the container (and its cgroup) is deleted.
-  exit.out_of_memory = internal::oom_kill_count(cgroup_name(instance->id())) > 0;
-  instance->exit_ = exit;
-  instance->state_ = InstanceState::stopped;
-  instance->idle_connections_.clear();
-  instance->exited_.notify_all();
-  std::string what = exit.out_of_memory ? fmt::format("was killed for running out of memory (limit {})", format_bytes(instance->memory_limit()))
-                     : exit.requested   ? std::string("stopped")
-                                        : exit.describe();
-  if (instance->function().empty()) spdlog::info("stem cell {} {}", instance->id(), what);
-  else logs_.append(instance->function(), instance->id(), LogStream::system, "instance " + what);
+asio::awaitable<void> ContainerRuntime::follow(std::shared_ptr<Instance> instance) {
+  const std::string cgroup = cgroup_name(instance->id());
+  co_await internal::watch_exit(instance, cgroup, *children_, logs_);
   if (exit_listener_) exit_listener_(instance);
-  co_await delete_container(instance->id());
+  co_await oci_->remove(instance->id());
   remove_bundle(*instance);
-  instance->netns_.reset();
   live_.erase(instance->id());
-  instance->cleaned_up_ = true;
-  instance->cleanup_done_.notify_all();
+  instance->cleaned_up();
 }
 
+// Kept free of a co_await inside an `if (!kill) {...}` block: GCC 12 miscompiled that shape here
+// (the resumed frame was read 8 bytes off, found with gdb and an ASan build).
 asio::awaitable<void> ContainerRuntime::stop(std::shared_ptr<Instance> instance, bool kill) {
-  if (!instance->exit_ && instance->pidfd_ >= 0) {
+  if (!instance->exit() && instance->pidfd() >= 0) {
     spdlog::debug("stopping instance {}{}", instance->id(), kill ? " (SIGKILL)" : "");
-    instance->stop_requested_ = true;
-    instance->state_ = InstanceState::stopping;
-    instance->idle_connections_.clear();
-    if (!kill) {
-      internal::pidfd_send_signal(instance->pidfd_, SIGTERM);
-      co_await instance->wait_for_exit(options_.stop_timeout);
-    }
+    instance->stopping();
+    const std::chrono::milliseconds grace = kill ? std::chrono::milliseconds(0) : options_.stop_timeout;
+    if (grace.count() > 0) internal::pidfd_send_signal(instance->pidfd(), SIGTERM);
+    co_await instance->wait_for_exit(grace);
     // Past the grace, nothing the function does can hold the stop: every process in its cgroup
     // is killed (children, a process ignoring SIGTERM, a stopped or traced one).
     internal::kill_cgroup(cgroup_name(instance->id()));
-    internal::pidfd_send_signal(instance->pidfd_, SIGKILL);
-    if (!co_await instance->wait_for_exit(2s)) {
+    internal::pidfd_send_signal(instance->pidfd(), SIGKILL);
+    const bool ended = co_await instance->wait_for_exit(2s);
+    if (!ended) {
       spdlog::warn("instance {} did not end 2 s after it was killed; deleting its container anyway", instance->id());
-      co_await delete_container(instance->id());
+      co_await oci_->remove(instance->id());
       co_await instance->wait_for_exit(2s);
     }
   }
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!instance->cleaned_up_ && std::chrono::steady_clock::now() < deadline) {
-    co_await instance->cleanup_done_.wait_until(deadline);
-  }
+  co_await instance->wait_for_cleanup(std::chrono::steady_clock::now() + 10s);
 }
 
 asio::awaitable<void> ContainerRuntime::stop_all() {

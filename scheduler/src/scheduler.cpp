@@ -63,7 +63,7 @@ asio::awaitable<Result<std::shared_ptr<runtime::Instance>>> ContainerLauncher::s
     if (auto cell = cells_->take(revision.spec.runtime)) {
       Status specialized = co_await runtime_.specialize(cell, revision);
       if (specialized) co_return cell;
-      if (specialized.error().code != "stem_cell_unusable") co_return specialized.error();
+      if (specialized.error().code != runtime::kStemCellUnusable) co_return specialized.error();
       spdlog::warn("{}; starting a plain instance instead", specialized.error().message);
       co_await runtime_.stop(cell, true);
     }
@@ -72,7 +72,7 @@ asio::awaitable<Result<std::shared_ptr<runtime::Instance>>> ContainerLauncher::s
     if (auto created = precreated_->take(revision)) {
       Status started = co_await runtime_.start_created(created);
       if (started) co_return created;
-      if (started.error().code != "precreated_unusable") co_return started.error();
+      if (started.error().code != runtime::kPrecreatedUnusable) co_return started.error();
       spdlog::warn("{}; starting a plain instance instead", started.error().message);
       co_await runtime_.stop(created, true);
     }

@@ -7,6 +7,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -23,7 +24,13 @@ namespace fnd::runtime {
 
 namespace internal {
 class ChildTracker;
+class OciRuntime;
 }
+
+// Error codes the runtime makes (callers test them with these constants).
+inline constexpr std::string_view kFunctionStartFailed = "function_start_failed";  // 502: the function's own failure to start
+inline constexpr std::string_view kStemCellUnusable = "stem_cell_unusable";        // start a plain instance instead
+inline constexpr std::string_view kPrecreatedUnusable = "precreated_unusable";     // start a plain instance instead
 
 struct RuntimeOptions {
   std::string oci_runtime = "crun";  // "crun", "runc" or a path
@@ -86,31 +93,28 @@ class ContainerRuntime {
     exit_listener_ = std::move(listener);
   }
   size_t live_instances() const { return live_.size(); }
-  const std::string& oci_runtime_path() const { return oci_path_; }
+  const std::string& oci_runtime_path() const;
 
  private:
-  // Runs the OCI runtime on the instance's prepared bundle and waits until the container's
-  // process is handed over (or cleans up and says why not). `control_fd` becomes the process's fd 3.
-  boost::asio::awaitable<Status> launch(const std::shared_ptr<Instance>& instance, int control_fd, bool create_only);
   // A new instance of `revision` with its bundle written, not yet launched.
-  Result<std::shared_ptr<Instance>> prepare(const store::Revision& revision);
-  // The next message on a stem cell's control socket; "" when the cell closed it.
+  Result<std::shared_ptr<Instance>> prepare(const store::Revision& revision, InstanceOrigin origin);
+  // Runs the OCI runtime on the instance's prepared bundle, starts pumping its output, and waits
+  // until its process is handed over and watched (or cleans up and says why not). `control_fd`
+  // becomes the process's fd 3.
+  boost::asio::awaitable<Status> launch(const std::shared_ptr<Instance>& instance, int control_fd, bool create_only);
   // Waits until the instance accepts connections, marks it ready and logs "instance started<how>";
   // kills it when it does not become ready.
   boost::asio::awaitable<Status> become_ready(const std::shared_ptr<Instance>& instance,
                                               std::chrono::steady_clock::time_point deadline, const char* how);
-  boost::asio::awaitable<Result<std::string>> read_control(const std::shared_ptr<Instance>& instance,
-                                                           std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<Result<boost::asio::ip::tcp::socket>> wait_until_ready(const std::shared_ptr<Instance>& instance,
+                                                                               std::chrono::steady_clock::time_point deadline);
+  // Watches the instance's process until it ends, then removes its container, bundle and
+  // namespace and tells the exit listener.
+  boost::asio::awaitable<void> follow(std::shared_ptr<Instance> instance);
   Result<std::vector<std::string>> process_args(config::RuntimeKind kind, const std::string& handler, bool stem_cell,
                                                 const std::string& function) const;
   void remove_bundle(const Instance& instance);
-  boost::asio::awaitable<void> watch_exit(std::shared_ptr<Instance> instance);
-  boost::asio::awaitable<void> read_output(std::shared_ptr<Instance> instance, int fd, LogStream stream);
-  boost::asio::awaitable<Status> wait_until_ready(const std::shared_ptr<Instance>& instance,
-                                                  std::chrono::steady_clock::time_point deadline);
-  boost::asio::awaitable<void> delete_container(const std::string& id);
   boost::asio::awaitable<void> reap_orphans();
-  std::vector<std::string> oci_command(std::initializer_list<std::string> args) const;
   std::string bundle_dir(const std::string& id) const;
   std::string cgroup_name(const std::string& id) const { return cgroup_prefix_ + id; }
   Error start_failure(const Instance& instance, std::string_view what) const;
@@ -119,13 +123,11 @@ class ContainerRuntime {
   RuntimeOptions options_;
   store::CodeStore& code_;
   LogStore& logs_;
-  std::string oci_path_;
-  bool crun_ = false;  // crun (not runc): pre-created containers start through exec.fifo directly
-  std::string oci_root_;
+  std::unique_ptr<internal::ChildTracker> children_;
+  std::unique_ptr<internal::OciRuntime> oci_;
   std::string rootfs_;
   std::string cgroup_prefix_;  // "<tag>-": this daemon's cgroups under /fnd, tag derived from the state dir
   std::map<std::string, std::shared_ptr<Instance>> live_;
-  std::unique_ptr<internal::ChildTracker> children_;
   std::function<void(const std::shared_ptr<Instance>&)> exit_listener_;
 };
 
