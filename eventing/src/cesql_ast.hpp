@@ -48,14 +48,14 @@ enum class Operator : uint8_t {
 
 struct Node {
   NodeKind kind = NodeKind::literal;
-  Operator op = Operator::add;   // arithmetic, comparison, logic
-  bool negated = false;          // NOT LIKE, NOT IN
-  std::size_t position = 0;      // byte offset of the node's operator or first token, for messages
-  std::size_t depth = 1;         // levels in this subtree
-  Value literal;                 // literal
-  std::string name;              // attribute (lower case); call: the function's name as written
+  Operator op = Operator::add;                   // arithmetic, comparison, logic
+  bool negated = false;                          // NOT LIKE, NOT IN
+  std::size_t position = 0;                      // byte offset of the node's operator or first token, for messages
+  std::size_t depth = 1;                         // levels in this subtree
+  Value literal;                                 // literal
+  std::string name;                              // attribute (lower case); call: the function's name as written
   const FunctionDefinition* function = nullptr;  // call; nullptr: no built-in has that name and arity
-  LikePattern pattern;           // like
+  LikePattern pattern;                           // like
   std::vector<Node> children;
 };
 

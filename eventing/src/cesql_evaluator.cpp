@@ -25,9 +25,12 @@ Outcome failed(Type type, std::optional<EvaluationError>& error) { return {zero_
 
 Type type_of_parameter(ParameterType parameter) {
   switch (parameter) {
-    case ParameterType::boolean: return Type::boolean;
-    case ParameterType::integer: return Type::integer;
-    default: return Type::string;
+    case ParameterType::boolean:
+      return Type::boolean;
+    case ParameterType::integer:
+      return Type::integer;
+    default:
+      return Type::string;
   }
 }
 
@@ -42,17 +45,28 @@ class Evaluator {
 
   Outcome evaluate(const Node& node) const {
     switch (node.kind) {
-      case NodeKind::literal: return {node.literal, std::nullopt};
-      case NodeKind::attribute: return attribute(node);
-      case NodeKind::exists: return {attributes_(node.name).has_value(), std::nullopt};
-      case NodeKind::logical_not: return logical_not(node);
-      case NodeKind::negate: return negate(node);
-      case NodeKind::arithmetic: return arithmetic(node);
-      case NodeKind::comparison: return comparison(node);
-      case NodeKind::logic: return logic(node);
-      case NodeKind::like: return like(node);
-      case NodeKind::in: return in(node);
-      case NodeKind::call: return call(node);
+      case NodeKind::literal:
+        return {node.literal, std::nullopt};
+      case NodeKind::attribute:
+        return attribute(node);
+      case NodeKind::exists:
+        return {attributes_(node.name).has_value(), std::nullopt};
+      case NodeKind::logical_not:
+        return logical_not(node);
+      case NodeKind::negate:
+        return negate(node);
+      case NodeKind::arithmetic:
+        return arithmetic(node);
+      case NodeKind::comparison:
+        return comparison(node);
+      case NodeKind::logic:
+        return logic(node);
+      case NodeKind::like:
+        return like(node);
+      case NodeKind::in:
+        return in(node);
+      case NodeKind::call:
+        return call(node);
     }
     return {false, make_evaluation_error(ErrorKind::generic, node.position, "unknown expression")};
   }
@@ -84,8 +98,8 @@ class Evaluator {
     auto error = cast_in_place(operand.value, Type::integer, CastMode::implicit, node.position);
     const int64_t result = -std::get<int64_t>(operand.value);
     if (!in_integer_range(result)) {
-      return {int64_t{0}, make_evaluation_error(ErrorKind::math, node.position,
-                                                "-(-2147483648) overflows a 32-bit integer")};
+      return {int64_t{0},
+              make_evaluation_error(ErrorKind::math, node.position, "-(-2147483648) overflows a 32-bit integer")};
     }
     return {result, std::move(error)};
   }
@@ -102,9 +116,15 @@ class Evaluator {
     const int64_t b = std::get<int64_t>(right.value);
     int64_t result = 0;
     switch (node.op) {
-      case Operator::add: result = a + b; break;
-      case Operator::subtract: result = a - b; break;
-      case Operator::multiply: result = a * b; break;
+      case Operator::add:
+        result = a + b;
+        break;
+      case Operator::subtract:
+        result = a - b;
+        break;
+      case Operator::multiply:
+        result = a * b;
+        break;
       case Operator::divide:
       case Operator::modulo:
         if (b == 0) {
@@ -114,12 +134,12 @@ class Evaluator {
         }
         result = node.op == Operator::divide ? a / b : a % b;  // C++ truncates, as the spec asks
         break;
-      default: break;
+      default:
+        break;
     }
     if (!in_integer_range(result)) {
       keep_first(error, make_evaluation_error(ErrorKind::math, node.position,
-                                              "the result " + std::to_string(result) +
-                                                  " overflows a 32-bit integer"));
+                                              "the result " + std::to_string(result) + " overflows a 32-bit integer"));
       return {int64_t{0}, std::move(error)};
     }
     return {result, std::move(error)};
@@ -128,25 +148,44 @@ class Evaluator {
   Outcome comparison(const Node& node) const {
     Outcome left = evaluate(node.children[0]);
     if (left.error) return failed(Type::boolean, left.error);
-    Outcome right = evaluate(node.children[1]);
-    if (right.error) return failed(Type::boolean, right.error);
+    // Filters are mostly `attribute = 'literal'`: a literal is compared where it stands rather
+    // than copied (and allocated) for every event.
+    const Node& right_node = node.children[1];
+    Outcome right;
     if (node.op == Operator::equal || node.op == Operator::not_equal) {
+      const Value* right_value = &right_node.literal;
+      if (right_node.kind != NodeKind::literal) {
+        right = evaluate(right_node);
+        if (right.error) return failed(Type::boolean, right.error);
+        right_value = &right.value;
+      }
       // `=` is defined for three types; the right operand's type picks one (spec 3.7).
-      auto error = cast_in_place(left.value, type_of(right.value), CastMode::implicit, node.position);
-      const bool equal = left.value == right.value;
+      auto error = cast_in_place(left.value, type_of(*right_value), CastMode::implicit, node.position);
+      const bool equal = left.value == *right_value;
       return {node.op == Operator::equal ? equal : !equal, std::move(error)};
     }
+    right = evaluate(right_node);
+    if (right.error) return failed(Type::boolean, right.error);
     auto error = cast_in_place(left.value, Type::integer, CastMode::implicit, node.position);
     keep_first(error, cast_in_place(right.value, Type::integer, CastMode::implicit, node.position));
     const int64_t a = std::get<int64_t>(left.value);
     const int64_t b = std::get<int64_t>(right.value);
     bool result = false;
     switch (node.op) {
-      case Operator::less: result = a < b; break;
-      case Operator::less_equal: result = a <= b; break;
-      case Operator::greater: result = a > b; break;
-      case Operator::greater_equal: result = a >= b; break;
-      default: break;
+      case Operator::less:
+        result = a < b;
+        break;
+      case Operator::less_equal:
+        result = a <= b;
+        break;
+      case Operator::greater:
+        result = a > b;
+        break;
+      case Operator::greater_equal:
+        result = a >= b;
+        break;
+      default:
+        break;
     }
     return {result, std::move(error)};
   }
@@ -192,9 +231,14 @@ class Evaluator {
     std::optional<EvaluationError> error;
     bool found = false;
     for (std::size_t i = 1; i < node.children.size() && !found; ++i) {
-      Outcome element = evaluate(node.children[i]);
+      const Node& element_node = node.children[i];
+      if (element_node.kind == NodeKind::literal && type_of(element_node.literal) == target) {
+        found = element_node.literal == tested.value;  // no copy of the literal per event
+        continue;
+      }
+      Outcome element = evaluate(element_node);
       if (element.error) return failed(Type::boolean, element.error);
-      keep_first(error, cast_in_place(element.value, target, CastMode::implicit, node.children[i].position));
+      keep_first(error, cast_in_place(element.value, target, CastMode::implicit, element_node.position));
       found = element.value == tested.value;
     }
     return {found != node.negated, std::move(error)};
@@ -202,10 +246,9 @@ class Evaluator {
 
   Outcome call(const Node& node) const {
     if (node.function == nullptr) {
-      const std::string what = is_function_name(node.name)
-                                   ? "the function " + node.name + " does not take " +
-                                         std::to_string(node.children.size()) + " arguments"
-                                   : "there is no function named " + node.name;
+      const std::string what = is_function_name(node.name) ? "the function " + node.name + " does not take " +
+                                                                 std::to_string(node.children.size()) + " arguments"
+                                                           : "there is no function named " + node.name;
       return {false, make_evaluation_error(ErrorKind::missing_function, node.position, what)};
     }
     const FunctionDefinition& function = *node.function;

@@ -13,13 +13,20 @@ namespace fnd::eventing::cesql {
 
 std::string_view to_string(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::parse: return "parse";
-    case ErrorKind::math: return "math";
-    case ErrorKind::cast: return "cast";
-    case ErrorKind::missing_attribute: return "missingAttribute";
-    case ErrorKind::missing_function: return "missingFunction";
-    case ErrorKind::function_evaluation: return "functionEvaluation";
-    case ErrorKind::generic: return "generic";
+    case ErrorKind::parse:
+      return "parse";
+    case ErrorKind::math:
+      return "math";
+    case ErrorKind::cast:
+      return "cast";
+    case ErrorKind::missing_attribute:
+      return "missingAttribute";
+    case ErrorKind::missing_function:
+      return "missingFunction";
+    case ErrorKind::function_evaluation:
+      return "functionEvaluation";
+    case ErrorKind::generic:
+      return "generic";
   }
   return "generic";
 }

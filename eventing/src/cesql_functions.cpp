@@ -45,7 +45,8 @@ Outcome string_call(std::span<Value> arguments, std::size_t position) {
 Outcome abs_call(std::span<Value> arguments, std::size_t position) {
   const int64_t x = integer_at(arguments, 0);
   if (x == kIntegerMin) {
-    return {kIntegerMax, make_evaluation_error(ErrorKind::math, position, "ABS(-2147483648) overflows a 32-bit integer")};
+    return {kIntegerMax,
+            make_evaluation_error(ErrorKind::math, position, "ABS(-2147483648) overflows a 32-bit integer")};
   }
   return {x < 0 ? -x : x, std::nullopt};
 }
@@ -138,7 +139,8 @@ Outcome substring(std::string& text, int64_t pos, std::optional<int64_t> len, st
                               std::to_string(length) + " characters");
   }
   if (len && *len < 0) {
-    return function_error(std::string(), position, "SUBSTRING takes a length of 0 or more, not " + std::to_string(*len));
+    return function_error(std::string(), position,
+                          "SUBSTRING takes a length of 0 or more, not " + std::to_string(*len));
   }
   if (pos == 0) return {std::string(), std::nullopt};
   const int64_t start = pos > 0 ? pos - 1 : length + pos;

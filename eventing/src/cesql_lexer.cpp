@@ -110,15 +110,33 @@ Result<std::vector<Token>> tokenize(std::string_view text) {
       std::size_t length = 1;
       const char next = i + 1 < text.size() ? text[i + 1] : '\0';
       switch (c) {
-        case '(': token.kind = TokenKind::left_paren; break;
-        case ')': token.kind = TokenKind::right_paren; break;
-        case ',': token.kind = TokenKind::comma; break;
-        case '+': token.kind = TokenKind::plus; break;
-        case '-': token.kind = TokenKind::minus; break;
-        case '*': token.kind = TokenKind::star; break;
-        case '/': token.kind = TokenKind::slash; break;
-        case '%': token.kind = TokenKind::percent; break;
-        case '=': token.kind = TokenKind::equal; break;
+        case '(':
+          token.kind = TokenKind::left_paren;
+          break;
+        case ')':
+          token.kind = TokenKind::right_paren;
+          break;
+        case ',':
+          token.kind = TokenKind::comma;
+          break;
+        case '+':
+          token.kind = TokenKind::plus;
+          break;
+        case '-':
+          token.kind = TokenKind::minus;
+          break;
+        case '*':
+          token.kind = TokenKind::star;
+          break;
+        case '/':
+          token.kind = TokenKind::slash;
+          break;
+        case '%':
+          token.kind = TokenKind::percent;
+          break;
+        case '=':
+          token.kind = TokenKind::equal;
+          break;
         case '!':
           if (next != '=') return invalid_filter_error(i, "expected '=' after '!' (the operator is '!=')");
           token.kind = TokenKind::not_equal;

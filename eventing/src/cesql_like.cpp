@@ -12,7 +12,8 @@ LikePattern LikePattern::compile(std::string_view pattern) {
   compiled.elements_.reserve(pattern.size());
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     const char c = pattern[i];
-    if (c == '\\' && i + 1 < pattern.size() && (pattern[i + 1] == '%' || pattern[i + 1] == '_' || pattern[i + 1] == '\\')) {
+    if (c == '\\' && i + 1 < pattern.size() &&
+        (pattern[i + 1] == '%' || pattern[i + 1] == '_' || pattern[i + 1] == '\\')) {
       compiled.elements_.push_back({Kind::byte, pattern[++i]});
     } else if (c == '%') {
       // Adjacent runs match what one run matches; keeping one bounds the backtracking below.

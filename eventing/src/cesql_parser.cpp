@@ -56,36 +56,54 @@ class Parser {
 
   static std::optional<Operator> logic_operator(TokenKind kind) {
     switch (kind) {
-      case TokenKind::keyword_and: return Operator::conjunction;
-      case TokenKind::keyword_or: return Operator::disjunction;
-      case TokenKind::keyword_xor: return Operator::exclusive_or;
-      default: return std::nullopt;
+      case TokenKind::keyword_and:
+        return Operator::conjunction;
+      case TokenKind::keyword_or:
+        return Operator::disjunction;
+      case TokenKind::keyword_xor:
+        return Operator::exclusive_or;
+      default:
+        return std::nullopt;
     }
   }
   static std::optional<Operator> comparison_operator(TokenKind kind) {
     switch (kind) {
-      case TokenKind::equal: return Operator::equal;
-      case TokenKind::not_equal: return Operator::not_equal;
-      case TokenKind::less: return Operator::less;
-      case TokenKind::less_equal: return Operator::less_equal;
-      case TokenKind::greater: return Operator::greater;
-      case TokenKind::greater_equal: return Operator::greater_equal;
-      default: return std::nullopt;
+      case TokenKind::equal:
+        return Operator::equal;
+      case TokenKind::not_equal:
+        return Operator::not_equal;
+      case TokenKind::less:
+        return Operator::less;
+      case TokenKind::less_equal:
+        return Operator::less_equal;
+      case TokenKind::greater:
+        return Operator::greater;
+      case TokenKind::greater_equal:
+        return Operator::greater_equal;
+      default:
+        return std::nullopt;
     }
   }
   static std::optional<Operator> additive_operator(TokenKind kind) {
     switch (kind) {
-      case TokenKind::plus: return Operator::add;
-      case TokenKind::minus: return Operator::subtract;
-      default: return std::nullopt;
+      case TokenKind::plus:
+        return Operator::add;
+      case TokenKind::minus:
+        return Operator::subtract;
+      default:
+        return std::nullopt;
     }
   }
   static std::optional<Operator> multiplicative_operator(TokenKind kind) {
     switch (kind) {
-      case TokenKind::star: return Operator::multiply;
-      case TokenKind::slash: return Operator::divide;
-      case TokenKind::percent: return Operator::modulo;
-      default: return std::nullopt;
+      case TokenKind::star:
+        return Operator::multiply;
+      case TokenKind::slash:
+        return Operator::divide;
+      case TokenKind::percent:
+        return Operator::modulo;
+      default:
+        return std::nullopt;
     }
   }
 
@@ -98,17 +116,20 @@ class Parser {
 
   static std::string describe(const Token& token) {
     switch (token.kind) {
-      case TokenKind::end: return "the end of the filter";
-      case TokenKind::string: return "a string literal";
-      default: return "'" + std::string(token.raw) + "'";
+      case TokenKind::end:
+        return "the end of the filter";
+      case TokenKind::string:
+        return "a string literal";
+      default:
+        return "'" + std::string(token.raw) + "'";
     }
   }
   static Error expected(const Token& found, std::string_view what) {
     return invalid_filter_error(found.position, "expected " + std::string(what) + " but found " + describe(found));
   }
   static Error too_deep(std::size_t position) {
-    return invalid_filter_error(position, "the expression nests more than " + std::to_string(kMaxNestingDepth) +
-                                              " levels deep; flatten it");
+    return invalid_filter_error(
+        position, "the expression nests more than " + std::to_string(kMaxNestingDepth) + " levels deep; flatten it");
   }
 
   // Sets the depth of a node whose children are complete.
@@ -302,10 +323,17 @@ class Parser {
     Node node;
     node.position = token.position;
     switch (token.kind) {
-      case TokenKind::integer: return integer_literal(token, false, token.position);
-      case TokenKind::string: node.literal = token.text; return node;
-      case TokenKind::keyword_true: node.literal = true; return node;
-      case TokenKind::keyword_false: node.literal = false; return node;
+      case TokenKind::integer:
+        return integer_literal(token, false, token.position);
+      case TokenKind::string:
+        node.literal = token.text;
+        return node;
+      case TokenKind::keyword_true:
+        node.literal = true;
+        return node;
+      case TokenKind::keyword_false:
+        node.literal = false;
+        return node;
       case TokenKind::keyword_exists: {
         const Token& name = peek();
         if (name.kind != TokenKind::word || !is_attribute_name(name.raw)) {

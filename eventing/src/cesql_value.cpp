@@ -36,18 +36,24 @@ std::optional<EvaluationError> fail_cast(Value& value, Type target, std::size_t 
 
 Value zero_value(Type type) {
   switch (type) {
-    case Type::boolean: return false;
-    case Type::integer: return int64_t{0};
-    case Type::string: return std::string();
+    case Type::boolean:
+      return false;
+    case Type::integer:
+      return int64_t{0};
+    case Type::string:
+      return std::string();
   }
   return false;
 }
 
 std::string_view type_name(Type type) {
   switch (type) {
-    case Type::boolean: return "Boolean";
-    case Type::integer: return "Integer";
-    case Type::string: return "String";
+    case Type::boolean:
+      return "Boolean";
+    case Type::integer:
+      return "Integer";
+    case Type::string:
+      return "String";
   }
   return "?";
 }
@@ -118,8 +124,10 @@ EvaluationError make_evaluation_error(ErrorKind kind, std::size_t position, std:
 
 std::string describe_value(const Value& value) {
   switch (type_of(value)) {
-    case Type::boolean: return std::get<bool>(value) ? "the Boolean true" : "the Boolean false";
-    case Type::integer: return "the Integer " + std::to_string(std::get<int64_t>(value));
+    case Type::boolean:
+      return std::get<bool>(value) ? "the Boolean true" : "the Boolean false";
+    case Type::integer:
+      return "the Integer " + std::to_string(std::get<int64_t>(value));
     case Type::string: {
       const auto& text = std::get<std::string>(value);
       if (text.size() <= kShownStringBytes) return "the String '" + text + "'";

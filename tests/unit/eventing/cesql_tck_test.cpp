@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -98,9 +100,8 @@ std::string check_case(const YAML::Node& test) {
   const std::optional<std::string> expected_error =
       test["error"] ? std::optional<std::string>(test["error"].as<std::string>()) : std::nullopt;
   if (expected_error != error_kind) {
-    problem << "expected " << (expected_error ? "a " + *expected_error + " error" : std::string("no error"))
-            << ", got " << (error_kind ? "a " + *error_kind + " error (" + error_message + ")" : std::string("none"))
-            << ". ";
+    problem << "expected " << (expected_error ? "a " + *expected_error + " error" : std::string("no error")) << ", got "
+            << (error_kind ? "a " + *error_kind + " error (" + error_message + ")" : std::string("none")) << ". ";
   }
   if (test["result"]) {
     const cesql::Value expected = value_of(test["result"]);
@@ -134,8 +135,8 @@ TEST_CASE("CESQL conformance suite: every case of every file passes", "[unit]") 
       const std::string problem = check_case(test);
       if (!problem.empty()) {
         ++failed;
-        FAIL_CHECK(file.filename().string() << ": \"" << test["name"].as<std::string>() << "\": "
-                                            << test["expression"].as<std::string>() << " -> " << problem);
+        FAIL_CHECK(file.filename().string() << ": \"" << test["name"].as<std::string>()
+                                            << "\": " << test["expression"].as<std::string>() << " -> " << problem);
       }
     }
   }
