@@ -29,7 +29,8 @@ bool declares_json(const CloudEvent& event) {
   return !content_type || is_json_media_type(*content_type);
 }
 
-Result<AttributeValue> attribute_from_json(std::string_view name, const json::value& value) {
+Result<AttributeValue> attribute_from_json(std::string_view member, const json::value& value) {
+  std::string name = internal::quote_for_message(member);
   switch (value.kind()) {
     case json::kind::string: return AttributeValue(std::string(value.get_string()));
     case json::kind::bool_: return AttributeValue(value.get_bool());
