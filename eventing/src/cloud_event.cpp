@@ -1,13 +1,14 @@
 #include "eventing/cloud_event.hpp"
 
-#include <utility>
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <fmt/format.h>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 #include "core/error.hpp"
@@ -23,9 +24,12 @@ Error invalid(std::string message) { return make_error(std::string(kInvalidEvent
 
 std::string_view type_name(const AttributeValue& value) {
   switch (value.index()) {
-    case 0: return "String";
-    case 1: return "Integer";
-    default: return "Boolean";
+    case 0:
+      return "String";
+    case 1:
+      return "Integer";
+    default:
+      return "Boolean";
   }
 }
 
@@ -136,18 +140,20 @@ Status check_attribute(std::string_view name, const AttributeValue& value) {
   if (name == "datacontenttype") {
     if (auto s = check_non_empty_string(name, value); !s) return s;
     if (!is_valid_media_type(std::get<std::string>(value))) {
-      return invalid(fmt::format("attribute 'datacontenttype' must be a media type such as 'application/json' "
-                                 "(RFC 2046), not '{}'",
-                                 quote_for_message(std::get<std::string>(value))));
+      return invalid(
+          fmt::format("attribute 'datacontenttype' must be a media type such as 'application/json' "
+                      "(RFC 2046), not '{}'",
+                      quote_for_message(std::get<std::string>(value))));
     }
     return {};
   }
   if (name == "time") {
     if (auto s = check_string(name, value); !s) return s;
     if (!parse_timestamp(std::get<std::string>(value))) {
-      return invalid(fmt::format("attribute 'time' must be an RFC 3339 timestamp such as "
-                                 "'2018-04-05T17:31:00Z', not '{}'",
-                                 quote_for_message(std::get<std::string>(value))));
+      return invalid(
+          fmt::format("attribute 'time' must be an RFC 3339 timestamp such as "
+                      "'2018-04-05T17:31:00Z', not '{}'",
+                      quote_for_message(std::get<std::string>(value))));
     }
     return {};
   }
@@ -204,9 +210,10 @@ Status validate(const CloudEvent& event) {
   if (auto s = check_attribute("specversion", *event.attribute("specversion")); !s) return s;
   for (const auto& [name, value] : event.attributes) {
     if (!is_valid_attribute_name(name)) {
-      return invalid(fmt::format("attribute name '{}' is invalid: names are 1 to {} lower-case letters or digits "
-                                 "(and not 'data')",
-                                 quote_for_message(name), kMaxAttributeNameLength));
+      return invalid(
+          fmt::format("attribute name '{}' is invalid: names are 1 to {} lower-case letters or digits "
+                      "(and not 'data')",
+                      quote_for_message(name), kMaxAttributeNameLength));
     }
     if (auto s = check_attribute(name, value); !s) return s;
   }

@@ -5,8 +5,8 @@
 #include <string_view>
 
 #include "encoding.hpp"
-#include "json_text.hpp"
 #include "eventing/cloud_event.hpp"
+#include "json_text.hpp"
 
 namespace fnd::eventing::internal {
 

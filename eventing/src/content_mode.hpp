@@ -11,10 +11,10 @@
 namespace fnd::eventing::internal {
 
 enum class ContentMode {
-  binary,            // not a CloudEvents media type
-  structured_json,   // application/cloudevents+json
-  batch_json,        // application/cloudevents-batch+json
-  unsupported,       // application/cloudevents... in a format other than JSON
+  binary,           // not a CloudEvents media type
+  structured_json,  // application/cloudevents+json
+  batch_json,       // application/cloudevents-batch+json
+  unsupported,      // application/cloudevents... in a format other than JSON
 };
 
 // From a Content-Type value (parameters and case ignored); an absent header is binary.

@@ -1,8 +1,9 @@
 #include "eventing/event_format.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/json.hpp>
 #include <cstdint>
-#include <fmt/format.h>
 #include <limits>
 #include <optional>
 #include <span>
@@ -13,8 +14,8 @@
 
 #include "core/error.hpp"
 #include "encoding.hpp"
-#include "json_text.hpp"
 #include "eventing/cloud_event.hpp"
+#include "json_text.hpp"
 
 namespace fnd::eventing {
 
@@ -32,9 +33,12 @@ bool declares_json(const CloudEvent& event) {
 Result<AttributeValue> attribute_from_json(std::string_view member, const json::value& value) {
   std::string name = internal::quote_for_message(member);
   switch (value.kind()) {
-    case json::kind::string: return AttributeValue(std::string(value.get_string()));
-    case json::kind::bool_: return AttributeValue(value.get_bool());
-    case json::kind::int64: return AttributeValue(value.get_int64());
+    case json::kind::string:
+      return AttributeValue(std::string(value.get_string()));
+    case json::kind::bool_:
+      return AttributeValue(value.get_bool());
+    case json::kind::int64:
+      return AttributeValue(value.get_int64());
     case json::kind::uint64:
       if (value.get_uint64() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         return invalid(fmt::format("attribute '{}' is outside the CloudEvents Integer range", name));
@@ -84,9 +88,10 @@ Result<CloudEvent> event_from_object(const json::object& object) {
     } else if (data->is_string()) {
       event.data = std::string(data->get_string());
     } else if (!data->is_null()) {
-      return invalid(fmt::format("'data' must be a JSON string when datacontenttype '{}' is not JSON; "
-                                 "send other bytes as 'data_base64'",
-                                 internal::quote_for_message(*event.datacontenttype())));
+      return invalid(
+          fmt::format("'data' must be a JSON string when datacontenttype '{}' is not JSON; "
+                      "send other bytes as 'data_base64'",
+                      internal::quote_for_message(*event.datacontenttype())));
     }
   }
   return event;

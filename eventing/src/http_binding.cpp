@@ -1,6 +1,7 @@
 #include "eventing/http_binding.hpp"
 
 #include <fmt/format.h>
+
 #include <optional>
 #include <span>
 #include <string>

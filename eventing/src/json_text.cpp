@@ -1,7 +1,8 @@
 #include "json_text.hpp"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <boost/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -23,7 +24,8 @@ boost::json::parse_options options() {
 Result<boost::json::value> parse_json_text(std::string_view text, std::string_view what) {
   boost::system::error_code ec;
   boost::json::value value = boost::json::parse(text, ec, boost::json::storage_ptr(), options());
-  if (ec) return make_error(std::string(kInvalidEvent), fmt::format("the {} is not valid JSON: {}", what, ec.message()), 400);
+  if (ec)
+    return make_error(std::string(kInvalidEvent), fmt::format("the {} is not valid JSON: {}", what, ec.message()), 400);
   return value;
 }
 

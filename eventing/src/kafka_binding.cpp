@@ -1,6 +1,7 @@
 #include "eventing/kafka_binding.hpp"
 
 #include <fmt/format.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -99,7 +100,8 @@ KafkaRecord to_kafka(const CloudEvent& event, KafkaContentMode mode) {
     return record;
   }
   for (const auto& [name, value] : event.attributes) {
-    if (name != "datacontenttype") record.headers.emplace_back(std::string(kHeaderPrefix) + name, to_canonical_string(value));
+    if (name != "datacontenttype")
+      record.headers.emplace_back(std::string(kHeaderPrefix) + name, to_canonical_string(value));
   }
   if (auto content_type = internal::binary_content_type(event)) {
     record.headers.emplace_back(kContentTypeHeader, std::move(*content_type));

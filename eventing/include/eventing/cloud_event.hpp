@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -56,7 +57,9 @@ struct CloudEvent {
   const AttributeValue* attribute(std::string_view name) const;
   // A String-valued attribute; nullopt when unset or of another type.
   std::optional<std::string_view> string_attribute(std::string_view name) const;
-  void set_attribute(std::string name, AttributeValue value) { attributes.insert_or_assign(std::move(name), std::move(value)); }
+  void set_attribute(std::string name, AttributeValue value) {
+    attributes.insert_or_assign(std::move(name), std::move(value));
+  }
 
   // The required attributes; empty when absent or not a String (a validated event has them all).
   std::string_view id() const { return string_attribute("id").value_or(""); }

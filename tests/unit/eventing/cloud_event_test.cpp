@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "core/error.hpp"
 #include "eventing/cloud_event.hpp"
@@ -82,17 +83,20 @@ TEST_CASE("attribute names are 1 to 20 lower-case letters or digits and not data
   CHECK_FALSE(is_valid_attribute_name("my.extension"));
   CHECK_FALSE(is_valid_attribute_name("my_ext"));
   CHECK_FALSE(is_valid_attribute_name("data"));
-  CHECK_THAT(refusal(with("MyExtension", std::string("bad"))), Catch::Contains("attribute name 'MyExtension' is invalid"));
+  CHECK_THAT(refusal(with("MyExtension", std::string("bad"))),
+             Catch::Contains("attribute name 'MyExtension' is invalid"));
 }
 
 TEST_CASE("optional attributes follow their types", "[unit]") {
   CHECK(refusal(with("subject", std::string("tests"))).empty());
   CHECK_THAT(refusal(with("subject", std::string())), Catch::Contains("'subject' must not be empty"));
   CHECK(refusal(with("dataschema", std::string("https://example.com/schema#v1"))).empty());
-  CHECK_THAT(refusal(with("dataschema", std::string("/relative/schema"))), Catch::Contains("'dataschema' must be an absolute URI"));
+  CHECK_THAT(refusal(with("dataschema", std::string("/relative/schema"))),
+             Catch::Contains("'dataschema' must be an absolute URI"));
   CHECK_THAT(refusal(with("dataschema", std::string())), Catch::Contains("'dataschema' must not be empty"));
   CHECK(refusal(with("datacontenttype", std::string("application/json; charset=utf-8"))).empty());
-  CHECK_THAT(refusal(with("datacontenttype", std::string("xyz"))), Catch::Contains("'datacontenttype' must be a media type"));
+  CHECK_THAT(refusal(with("datacontenttype", std::string("xyz"))),
+             Catch::Contains("'datacontenttype' must be a media type"));
   CHECK(refusal(with("time", std::string("2018-04-05T17:31:00Z"))).empty());
   CHECK_THAT(refusal(with("time", std::string("lunchtime"))), Catch::Contains("'time' must be an RFC 3339 timestamp"));
   CHECK_THAT(refusal(with("time", int64_t{5})), Catch::Contains("'time' must be a String"));
@@ -129,10 +133,11 @@ TEST_CASE("timestamps: RFC 3339 with seconds and an offset, compared as instants
   CHECK(parse_timestamp("2024-02-29T00:00:00Z"));
   CHECK(parse_timestamp("0001-01-01T00:00:00Z"));
   CHECK(parse_timestamp("9999-12-31T23:59:59+23:59"));
-  for (const char* bad : {"lunchtime", "2018-04-05T18:31Z", "2018-04-05T18:31:00X", "2018-04-05T18:31:00+25:00",
-                          "2018-04-05T18:31:00+xx:00", "2018-04-05T18:31:00+05", "2018-04-05T18:31:00",
-                          "2018-04-05 18:31:00Z", "2023-02-29T00:00:00Z", "2018-13-05T18:31:00Z",
-                          "2018-04-05T24:00:00Z", "2018-04-05T18:31:00.Z", "2018-04-05T18:31:00Z ", "18-04-05T18:31:00Z"}) {
+  for (const char* bad :
+       {"lunchtime", "2018-04-05T18:31Z", "2018-04-05T18:31:00X", "2018-04-05T18:31:00+25:00",
+        "2018-04-05T18:31:00+xx:00", "2018-04-05T18:31:00+05", "2018-04-05T18:31:00", "2018-04-05 18:31:00Z",
+        "2023-02-29T00:00:00Z", "2018-13-05T18:31:00Z", "2018-04-05T24:00:00Z", "2018-04-05T18:31:00.Z",
+        "2018-04-05T18:31:00Z ", "18-04-05T18:31:00Z"}) {
     INFO(bad);
     CHECK_FALSE(parse_timestamp(bad));
   }
@@ -156,8 +161,9 @@ TEST_CASE("URIs and URI-references follow RFC 3986", "[unit]") {
 }
 
 TEST_CASE("media types follow RFC 2046 and JSON ones are recognised", "[unit]") {
-  for (const char* ok : {"application/json", "text/plain", "application/json; charset=utf-8", "text/plain;charset=\"utf-8\"",
-                         "application/vnd.apache.thrift.binary", "application/cloudevents+json; charset=UTF-8"}) {
+  for (const char* ok :
+       {"application/json", "text/plain", "application/json; charset=utf-8", "text/plain;charset=\"utf-8\"",
+        "application/vnd.apache.thrift.binary", "application/cloudevents+json; charset=UTF-8"}) {
     INFO(ok);
     CHECK(is_valid_media_type(ok));
   }

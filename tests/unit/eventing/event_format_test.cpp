@@ -8,6 +8,9 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "core/error.hpp"
@@ -295,7 +298,8 @@ TEST_CASE("to_json: required attributes first, data in the member its type asks 
   event.data = R"("a string")";
   CHECK_THAT(to_json(event), Catch::EndsWith(R"("data":"a string"})"));
 
-  for (const std::string& data : {std::string(R"({"a":[1,2,{"b":null}]})"), std::string("\x01\x02", 2), std::string()}) {
+  for (const std::string& data :
+       {std::string(R"({"a":[1,2,{"b":null}]})"), std::string("\x01\x02", 2), std::string()}) {
     CloudEvent binary = event_with("2");
     binary.set_attribute("datacontenttype", std::string("application/octet-stream"));
     binary.data = data;
