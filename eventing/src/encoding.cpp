@@ -1,0 +1,228 @@
+#include "encoding.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace fnd::eventing::internal {
+
+namespace {
+
+// Decodes the code point at `pos` and advances past it; nullopt when the sequence is not
+// well-formed UTF-8 (RFC 3629: shortest form only, no surrogates, at most U+10FFFF).
+std::optional<char32_t> next_code_point(std::string_view bytes, std::size_t& pos) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
+  unsigned char lead = byte(pos);
+  if (lead < 0x80) {
+    ++pos;
+    return lead;
+  }
+  std::size_t length = 0;
+  char32_t cp = 0;
+  char32_t min = 0;
+  if ((lead & 0xE0) == 0xC0) {
+    length = 2, cp = lead & 0x1F, min = 0x80;
+  } else if ((lead & 0xF0) == 0xE0) {
+    length = 3, cp = lead & 0x0F, min = 0x800;
+  } else if ((lead & 0xF8) == 0xF0) {
+    length = 4, cp = lead & 0x07, min = 0x10000;
+  } else {
+    return std::nullopt;
+  }
+  if (bytes.size() - pos < length) return std::nullopt;
+  for (std::size_t i = 1; i < length; ++i) {
+    unsigned char b = byte(pos + i);
+    if ((b & 0xC0) != 0x80) return std::nullopt;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+  pos += length;
+  return cp;
+}
+
+bool is_noncharacter(char32_t cp) { return (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE; }
+
+constexpr std::string_view kBase64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view bytes) {
+  std::size_t pos = 0;
+  while (pos < bytes.size()) {
+    if (!next_code_point(bytes, pos)) return false;
+  }
+  return true;
+}
+
+bool is_valid_string_value(std::string_view text) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto cp = next_code_point(text, pos);
+    if (!cp) return false;
+    if (*cp <= 0x1F || (*cp >= 0x7F && *cp <= 0x9F) || is_noncharacter(*cp)) return false;
+  }
+  return true;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  auto at = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k])); };
+  for (; i + 3 <= bytes.size(); i += 3) {
+    std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
+    out += kBase64Alphabet[(n >> 18) & 63];
+    out += kBase64Alphabet[(n >> 12) & 63];
+    out += kBase64Alphabet[(n >> 6) & 63];
+    out += kBase64Alphabet[n & 63];
+  }
+  std::size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    std::uint32_t n = at(i) << 16;
+    out += kBase64Alphabet[(n >> 18) & 63];
+    out += kBase64Alphabet[(n >> 12) & 63];
+    out += "==";
+  } else if (rest == 2) {
+    std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8);
+    out += kBase64Alphabet[(n >> 18) & 63];
+    out += kBase64Alphabet[(n >> 12) & 63];
+    out += kBase64Alphabet[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 == 0 && !text.empty()) {
+    if (text.back() == '=') text.remove_suffix(1);
+    if (text.back() == '=') text.remove_suffix(1);
+  }
+  // One character left over carries fewer than 8 bits: no byte can end there.
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() / 4 * 3 + 2);
+  std::uint32_t bits = 0;
+  int pending = 0;
+  for (char c : text) {
+    int v = base64_value(c);
+    if (v < 0) return std::nullopt;
+    bits = (bits << 6) | static_cast<std::uint32_t>(v);
+    pending += 6;
+    if (pending >= 8) {
+      pending -= 8;
+      out += static_cast<char>((bits >> pending) & 0xFF);
+    }
+  }
+  return out;
+}
+
+std::string percent_encode(std::string_view value) {
+  static constexpr std::string_view kHex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    auto b = static_cast<unsigned char>(c);
+    if (b >= 0x21 && b <= 0x7E && b != '"' && b != '%') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[b >> 4];
+      out += kHex[b & 0x0F];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> decode_header_value(std::string_view value) {
+  // Step 1: remove the double-quoting older senders used (RFC 7230 quoted-string, with
+  // backslash escapes inside the quotes).
+  std::string unquoted;
+  unquoted.reserve(value.size());
+  bool quoted = false;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (quoted && c == '\\') {
+      if (++i == value.size()) return std::nullopt;
+      unquoted += value[i];
+    } else {
+      unquoted += c;
+    }
+  }
+  if (quoted) return std::nullopt;
+  // Step 2: exactly one round of percent-decoding.
+  std::string out;
+  out.reserve(unquoted.size());
+  for (std::size_t i = 0; i < unquoted.size(); ++i) {
+    if (unquoted[i] != '%') {
+      out += unquoted[i];
+      continue;
+    }
+    if (unquoted.size() - i < 3) return std::nullopt;
+    int hi = hex_value(unquoted[i + 1]);
+    int lo = hex_value(unquoted[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>((hi << 4) | lo);
+    i += 2;
+  }
+  if (!is_valid_utf8(out)) return std::nullopt;
+  return out;
+}
+
+std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = lower(c);
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool istarts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+std::string quote_for_message(std::string_view value) {
+  constexpr std::size_t kMaxQuoted = 64;
+  std::string out;
+  for (char c : value.substr(0, kMaxQuoted)) {
+    auto b = static_cast<unsigned char>(c);
+    out += (b >= 0x20 && b <= 0x7E) ? c : '?';
+  }
+  if (value.size() > kMaxQuoted) out += "...";
+  return out;
+}
+
+}  // namespace fnd::eventing::internal
