@@ -127,7 +127,7 @@ class FieldParser {
   Result<Value> parse_value(std::string_view element, std::string_view text) const {
     if (text.empty()) return fail(element, "is missing a value; write a number, a range, a step or '*'");
     if (std::all_of(text.begin(), text.end(), is_digit)) {
-      if (text.size() > 4) return fail(element, "is out of range " + range_text());
+      if (text.size() > 4) return fail(text, "is out of range " + range_text());
       int number = 0;
       for (char c : text) number = number * 10 + (c - '0');
       if (number < spec_.low || number > spec_.high) {
