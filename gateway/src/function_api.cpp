@@ -33,13 +33,6 @@ json::object revision_json(const store::Revision& rev) {
   return out;
 }
 
-Error being_deleted(std::string_view name) {
-  Error e = make_error("function_being_deleted", fmt::format("function '{}' is being deleted (its requests in flight are "
-                                                             "finishing); retry once the delete is done", name), 409);
-  e.retry_after_seconds = 1;
-  return e;
-}
-
 // The function's latest revision as an entity tag: If-Match compares against it.
 std::string revision_etag(uint32_t revision) { return fmt::format("\"{}\"", revision); }
 
@@ -69,13 +62,13 @@ Result<store::RevisionPrecondition> read_precondition(const Request& request) {
   return want;
 }
 
-std::string format_log_line(const runtime::LogLine& line) {
-  return fmt::format("{} {} {}: {}\n", format_rfc3339(line.time), line.instance, runtime::to_string(line.stream), line.text);
+std::string format_log_line(const store::LogLine& line) {
+  return fmt::format("{} {} {}: {}\n", format_rfc3339(line.time), line.instance, store::to_string(line.stream), line.text);
 }
 
-json::object log_line_json(const runtime::LogLine& line) {
+json::object log_line_json(const store::LogLine& line) {
   return {{"time", format_rfc3339(line.time)}, {"instance", line.instance},
-          {"stream", runtime::to_string(line.stream)}, {"line", line.text}};
+          {"stream", store::to_string(line.stream)}, {"line", line.text}};
 }
 
 }  // namespace
@@ -118,18 +111,6 @@ asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view res
                                  version, keep_alive);
 }
 
-Result<store::PutRevisionResult> FunctionApi::commit(const config::FunctionSpec& spec,
-                                                     const store::RevisionPrecondition& precondition) {
-  auto put = repository_.put_revision(spec, precondition);
-  if (!put) return put.error();
-  if (put->created) {
-    directory_.publish(put->revision);
-    scheduler_.retire_older_revisions(spec.name, put->revision.number);
-    scheduler_.track(directory_.find(spec.name));
-  }
-  return put;
-}
-
 asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string& name, beast::tcp_stream& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
@@ -143,33 +124,15 @@ asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string&
                                    version, keep_alive);
   }
   spec->name = name;
-  if (deleting_.contains(name)) co_return co_await write_error(client, being_deleted(name), version, keep_alive);
-  if (Status fits = config::check_spec_limits(*spec, spec_limits_); !fits) {
-    co_return co_await write_error(client, fits.error(), version, keep_alive);
-  }
   auto precondition = read_precondition(request);
   if (!precondition) co_return co_await write_error(client, precondition.error(), version, keep_alive);
-  if (spec->code.empty()) {
-    auto latest = repository_.latest_revision(name);
-    if (!latest) co_return co_await write_error(client, latest.error(), version, keep_alive);
-    if (!*latest) {
-      co_return co_await write_error(client, make_error("code_required",
-          fmt::format("function '{}' has no code yet: upload it first with PUT /api/v1/functions/{}/code and pass the "
-                      "returned digest as 'code' (fnctl deploy does both)", name, name), 422), version, keep_alive);
-    }
-    spec->code = (*latest)->spec.code;
-  } else if (!code_.contains(spec->code)) {
-    co_return co_await write_error(client, make_error("code_not_found",
-        fmt::format("spec field 'code': no uploaded code with digest {}; upload it with PUT /api/v1/functions/{}/code",
-                    spec->code, name), 422), version, keep_alive);
-  }
-  auto put = commit(*spec, *precondition);
-  if (!put) co_return co_await write_error(client, put.error(), version, keep_alive);
-  if (put->created) spdlog::info("function {} revision {} deployed", name, put->revision.number);
-  json::object out{{"name", name}, {"revision", put->revision.number}, {"created", put->created},
-                   {"spec", config::spec_to_json(put->revision.spec)}};
-  HeaderFields headers{{"ETag", revision_etag(put->revision.number)}};
-  co_return co_await write_json(client, put->created ? 201 : 200, out, version, keep_alive, headers);
+  auto deployed = deployments_.deploy(std::move(*spec), *precondition);
+  if (!deployed) co_return co_await write_error(client, deployed.error(), version, keep_alive);
+  const store::Revision& revision = *deployed->revision;
+  json::object out{{"name", name}, {"revision", revision.number}, {"created", deployed->created},
+                   {"spec", config::spec_to_json(revision.spec)}};
+  HeaderFields headers{{"ETag", revision_etag(revision.number)}};
+  co_return co_await write_json(client, deployed->created ? 201 : 200, out, version, keep_alive, headers);
 }
 
 asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string& name, beast::tcp_stream& client) {
@@ -195,12 +158,12 @@ asio::awaitable<bool> FunctionApi::list(Request& request, beast::tcp_stream& cli
   if (!functions) co_return co_await write_error(client, functions.error(), request.version(), request.keep_alive());
   json::array items;
   for (const auto& fn : *functions) {
-    json::object item{{"name", fn.name}, {"revision", fn.latest_revision}, {"instances", scheduler_.instance_count(fn.name)},
+    json::object item{{"name", fn.name}, {"revision", fn.latest_revision}, {"instances", status_.instance_count(fn.name)},
                       {"updated_at", format_rfc3339(fn.updated_at)}};
-    if (auto rev = directory_.find(fn.name)) {
+    if (auto rev = deployments_.directory().find(fn.name)) {
       item["runtime"] = config::to_string(rev->spec.runtime);
       item["handler"] = rev->spec.handler;
-    } else if (std::string damage = directory_.damage(fn.name); !damage.empty()) {
+    } else if (std::string damage = deployments_.directory().damage(fn.name); !damage.empty()) {
       item["broken"] = damage;
     }
     items.push_back(std::move(item));
@@ -215,13 +178,13 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
   const bool keep_alive = request.keep_alive();
   auto record = repository_.find(name);
   if (!record) co_return co_await write_error(client, record.error(), version, keep_alive);
-  if (!*record) co_return co_await write_error(client, directory_.not_found(name), version, keep_alive);
+  if (!*record) co_return co_await write_error(client, deployments_.directory().not_found(name), version, keep_alive);
   auto revisions = repository_.revisions(name);
   if (!revisions) co_return co_await write_error(client, revisions.error(), version, keep_alive);
   json::array revs;
   for (const auto& rev : *revisions) revs.push_back(revision_json(rev));
   json::array instances;
-  for (const auto& info : scheduler_.instances(name)) {
+  for (const auto& info : status_.instances(name)) {
     json::object item{{"id", info.id}, {"revision", info.revision}, {"state", info.state}, {"in_flight", info.in_flight}};
     if (info.pid > 0) item["pid"] = info.pid;
     item["origin"] = info.origin;
@@ -233,7 +196,7 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
   }
   json::object spec = revisions->empty() || !revisions->back().damage.empty() ? json::object{}
                                                                               : config::spec_to_json(revisions->back().spec);
-  auto scale = scheduler_.scale_status(name);
+  auto scale = status_.scale_status(name);
   json::object scaling{{"current", scale.current}, {"starting", scale.starting}, {"desired", scale.desired},
                        {"mode", scale.mode}, {"stable_demand", scale.stable_demand}, {"panic_demand", scale.panic_demand},
                        {"keep_alive", format_duration(scale.windows.keep_alive)},
@@ -250,7 +213,7 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
                    {"revisions", std::move(revs)},
                    {"instances", std::move(instances)},
                    {"scaling", std::move(scaling)}};
-  if (std::string damage = directory_.damage(name); !damage.empty()) out["broken"] = damage;
+  if (std::string damage = deployments_.directory().damage(name); !damage.empty()) out["broken"] = damage;
   HeaderFields headers{{"ETag", revision_etag((*record)->latest_revision)}};
   co_return co_await write_json(client, 200, out, version, keep_alive, headers);
 }
@@ -258,67 +221,21 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
 asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& name, beast::tcp_stream& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
-  auto record = repository_.find(name);
-  if (!record) co_return co_await write_error(client, record.error(), version, keep_alive);
-  if (!*record) co_return co_await write_error(client, directory_.not_found(name), version, keep_alive);
-  if (deleting_.contains(name)) co_return co_await write_error(client, being_deleted(name), version, keep_alive);
-  // Requests in flight may finish within the function's own timeout.
-  std::chrono::milliseconds drain{0};
-  if (auto latest = directory_.find(name)) drain = latest->spec.timeout;
-  const SystemTime delete_started = std::chrono::system_clock::now();
-  deleting_.insert(name);
-  directory_.remove(name);  // new invocations get 404 from here on
-  size_t stopped = co_await scheduler_.stop_function(name, drain);
-  auto code = repository_.code_of(name);
-  auto removed = repository_.remove(name);
-  if (!removed && removed.error().code == store::kInsufficientStorage && reserve_.release()) {
-    // A full disk must not keep the one operation that frees space from working.
-    removed = repository_.remove(name);
-  }
-  deleting_.erase(name);
-  if (!removed) co_return co_await write_error(client, removed.error(), version, keep_alive);
-  logs_.remove(name);
-  spdlog::info("function {} deleted ({} instances stopped)", name, stopped);
-  // Its code goes too, unless another revision uses it or it was uploaded again meanwhile.
-  if (code) co_await collect_code(delete_started, std::move(*code));
-  json::object out{{"deleted", name}, {"stopped_instances", stopped}};
+  auto stopped = co_await deployments_.remove(name);
+  if (!stopped) co_return co_await write_error(client, stopped.error(), version, keep_alive);
+  json::object out{{"deleted", name}, {"stopped_instances", *stopped}};
   co_return co_await write_json(client, 200, out, version, keep_alive);
 }
 
-asio::awaitable<void> FunctionApi::collect_code(SystemTime stored_before, std::optional<std::set<std::string>> only) {
-  // `only` by reference: this frame outlives the awaited work (GCC 12 mishandles a move-capture
-  // of a coroutine parameter: it destroyed the set twice).
-  co_await asio::co_spawn(blocking_executor_, [this, stored_before, &only]() -> asio::awaitable<void> {
-    auto referenced = repository_.referenced_code();
-    if (!referenced) {
-      spdlog::warn("code garbage collection skipped: {}", referenced.error().message);
-      co_return;
-    }
-    code_.collect_garbage(*referenced, stored_before, only);
-  }, asio::use_awaitable);
-  reserve_.restore();
+bool FunctionApi::known(std::string_view name) const {
+  return deployments_.directory().find(name) != nullptr || !deployments_.directory().damage(name).empty();
 }
-
-void FunctionApi::start_code_collection(std::chrono::milliseconds interval, std::chrono::milliseconds grace) {
-  asio::co_spawn(timer_.get_executor(), [this, interval, grace]() -> asio::awaitable<void> {
-    while (true) {
-      co_await collect_code(std::chrono::system_clock::now() - grace, std::nullopt);
-      timer_.expires_after(interval);
-      auto [ec] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
-    }
-  }, asio::detached);
-}
-
-void FunctionApi::stop() { timer_.cancel(); }
 
 asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& name, std::string_view query,
                                         beast::tcp_stream& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
-  if (!directory_.find(name) && directory_.damage(name).empty()) {
-    co_return co_await write_error(client, directory_.not_found(name), version, keep_alive);
-  }
+  if (!known(name)) co_return co_await write_error(client, deployments_.directory().not_found(name), version, keep_alive);
   auto params = internal::parse_query(query);
   bool follow = internal::truthy(params["follow"]);
   bool as_json = params["format"] == "json";
@@ -333,7 +250,7 @@ asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& nam
                                                         "(2026-11-25T14:00:00Z) nor a duration (5m)", s), 400), version, keep_alive);
     }
   }
-  auto render = [&](const runtime::LogRead& read, bool first) {
+  auto render = [&](const store::LogRead& read, bool first) {
     std::string out;
     if (first && read.dropped > 0) {
       out += as_json ? json::serialize(json::object{{"dropped", read.dropped}}) + "\n"
@@ -375,7 +292,7 @@ asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& nam
       if (ec) co_return false;
     }
     co_await logs_.wait_for_lines(name, next, std::chrono::steady_clock::now() + 15s);
-    if ((!directory_.find(name) && directory_.damage(name).empty()) || logs_.closed()) break;
+    if (!known(name) || logs_.closed()) break;
     // A vanished client shows up as a failed write; probe with an empty read of the socket state.
     if (!client.socket().is_open()) co_return false;
   }

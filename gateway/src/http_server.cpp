@@ -91,8 +91,8 @@ asio::awaitable<void> linger(beast::tcp_stream& stream) {
 
 }  // namespace
 
-HttpServer::HttpServer(asio::any_io_executor executor, HttpServerOptions options, RequestHandler& handler)
-    : executor_(executor), options_(std::move(options)), handler_(handler), acceptor_(executor) {
+HttpServer::HttpServer(asio::any_io_executor executor, const GatewayOptions& options, RequestHandler& handler)
+    : executor_(executor), options_(options), handler_(handler), acceptor_(executor) {
   max_connections_ = options_.max_connections > 0 ? options_.max_connections : default_max_connections();
   reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
@@ -102,10 +102,13 @@ HttpServer::~HttpServer() {
 }
 
 Status HttpServer::listen() {
+  auto where = config::parse_listen_address(options_.listen);
+  if (!where) return where.error();
+  host_ = where->host;
   boost::system::error_code ec;
-  auto address = asio::ip::make_address(options_.host, ec);
-  if (ec) return make_error("invalid_listen", fmt::format("cannot listen on '{}': not an IP address", options_.host));
-  tcp::endpoint endpoint(address, options_.port);
+  auto address = asio::ip::make_address(host_, ec);
+  if (ec) return make_error("invalid_listen", fmt::format("cannot listen on '{}': not an IP address", host_));
+  tcp::endpoint endpoint(address, where->port);
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) set_close_on_exec(acceptor_.native_handle());
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -115,7 +118,7 @@ Status HttpServer::listen() {
     std::string hint = ec == asio::error::address_in_use ? "another process uses that port: stop it or choose another with --listen"
                        : ec == asio::error::access_denied ? "ports below 1024 need root or CAP_NET_BIND_SERVICE"
                                                           : "check the listen address";
-    return make_error("listen_failed", fmt::format("cannot listen on {}:{}: {} ({})", options_.host, options_.port, ec.message(), hint));
+    return make_error("listen_failed", fmt::format("cannot listen on {}: {} ({})", options_.listen, ec.message(), hint));
   }
   port_ = acceptor_.local_endpoint().port();
   return {};

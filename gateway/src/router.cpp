@@ -27,8 +27,8 @@ bool is_code_upload(std::string_view target) {
 
 uint64_t Router::body_limit(const http::request_header<>& header) const {
   std::string_view target = header.target();
-  if (is_code_upload(target)) return limits_.max_code_archive;
-  if (target.starts_with(kFunctionPrefix)) return limits_.max_request_body;
+  if (is_code_upload(target)) return code_archive_limit_;
+  if (target.starts_with(kFunctionPrefix)) return options_.max_request_body;
   return 1 << 20;  // specs and other API bodies are small
 }
 
@@ -59,7 +59,7 @@ asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& 
     std::string name(rest.substr(0, end));
     std::string suffix(end == std::string_view::npos ? "" : rest.substr(end));
     if (suffix.empty() || suffix.front() == '?') suffix.insert(0, "/");
-    co_return co_await proxy_.invoke(request, name, std::move(suffix), client, client_address);
+    co_return co_await invocations_.invoke(request, name, suffix, client, client_address);
   }
   if (target.starts_with(kApiFunctions) &&
       (target.size() == kApiFunctions.size() || target[kApiFunctions.size()] == '/' || target[kApiFunctions.size()] == '?')) {

@@ -63,7 +63,7 @@ Error code_missing(const store::Revision& revision) {
 }  // namespace
 
 ContainerRuntime::ContainerRuntime(asio::any_io_executor executor, RuntimeOptions options, store::CodeStore& code,
-                                   LogStore& logs)
+                                   store::LogStore& logs)
     : executor_(std::move(executor)),
       options_(std::move(options)),
       code_(code),
@@ -262,7 +262,7 @@ asio::awaitable<Status> ContainerRuntime::become_ready(const std::shared_ptr<Ins
   }
   instance->became_ready();
   instance->keep_idle_connection(std::move(*probe));  // the probe's connection serves the first request
-  logs_.append(instance->function(), instance->id(), LogStream::system,
+  logs_.append(instance->function(), instance->id(), store::LogStream::system,
                fmt::format("instance started{} (pid {})", how, instance->pid()));
   co_return Status{};
 }
@@ -388,8 +388,8 @@ asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>
     co_return (out ? err.error() : out.error());
   }
   live_[id] = instance;
-  asio::co_spawn(executor_, internal::pump_output(instance, out->read_end.release(), LogStream::stdout_stream, logs_), asio::detached);
-  asio::co_spawn(executor_, internal::pump_output(instance, err->read_end.release(), LogStream::stderr_stream, logs_), asio::detached);
+  asio::co_spawn(executor_, internal::pump_output(instance, out->read_end.release(), store::LogStream::stdout_stream, logs_), asio::detached);
+  asio::co_spawn(executor_, internal::pump_output(instance, err->read_end.release(), store::LogStream::stderr_stream, logs_), asio::detached);
   internal::LaunchRequest request{id, bundle_dir(id), create_only, out->write_end.get(), err->write_end.get(), control_fd};
   auto pid = co_await oci_->launch(request);
   out->write_end = UniqueFd();

@@ -22,13 +22,13 @@ namespace {
 constexpr size_t kMaxLogLine = 16 * 1024;
 }  // namespace
 
-asio::awaitable<void> pump_output(std::shared_ptr<Instance> instance, int fd, LogStream stream, LogStore& logs) {
+asio::awaitable<void> pump_output(std::shared_ptr<Instance> instance, int fd, store::LogStream stream, store::LogStore& logs) {
   auto executor = co_await asio::this_coro::executor;
   asio::readable_pipe pipe(executor, fd);
   std::string pending;
   std::array<char, 8192> buffer;
   auto emit = [&instance, stream, &logs](std::string line) {
-    if (stream == LogStream::stderr_stream) instance->record_stderr_line(line);
+    if (stream == store::LogStream::stderr_stream) instance->record_stderr_line(line);
     // A stem cell that no function has taken yet speaks only for the runtime's bootstrap.
     if (instance->function().empty()) spdlog::warn("stem cell {}: {}", instance->id(), line);
     else logs.append(instance->function(), instance->id(), stream, std::move(line));
@@ -49,7 +49,7 @@ asio::awaitable<void> pump_output(std::shared_ptr<Instance> instance, int fd, Lo
 }
 
 asio::awaitable<void> watch_exit(std::shared_ptr<Instance> instance, const std::string& cgroup_name,
-                                 ChildTracker& children, LogStore& logs) {
+                                 ChildTracker& children, store::LogStore& logs) {
   UniqueFd pidfd(::fcntl(instance->pidfd(), F_DUPFD_CLOEXEC, 0));
   ExitStatus status = co_await wait_for_exit(pidfd);
   children.untrack(instance->pid());
@@ -62,7 +62,7 @@ asio::awaitable<void> watch_exit(std::shared_ptr<Instance> instance, const std::
                                         : exit.describe();
   instance->exited(std::move(exit));
   if (instance->function().empty()) spdlog::info("stem cell {} {}", instance->id(), what);
-  else logs.append(instance->function(), instance->id(), LogStream::system, "instance " + what);
+  else logs.append(instance->function(), instance->id(), store::LogStream::system, "instance " + what);
 }
 
 }  // namespace fnd::runtime::internal

@@ -1,10 +1,12 @@
-#include "scheduler/precreated_pool.hpp"
+#include "precreated_pool.hpp"
+
+#include <fmt/format.h>
 
 #include <boost/asio.hpp>
 
 #include "runtime/container_runtime.hpp"
 
-namespace fnd::scheduler {
+namespace fnd::scheduler::internal {
 
 namespace asio = boost::asio;
 
@@ -107,4 +109,13 @@ asio::awaitable<void> PrecreatedPool::shutdown() {
   }
 }
 
-}  // namespace fnd::scheduler
+}  // namespace fnd::scheduler::internal
+
+namespace fnd::scheduler::internal {
+
+void PrecreatedPool::render_metrics(std::string& out) const {
+  out += fmt::format("# HELP fnd_precreated_containers Containers created ahead and not started yet.\n"
+                     "# TYPE fnd_precreated_containers gauge\nfnd_precreated_containers {}\n", created());
+}
+
+}  // namespace fnd::scheduler::internal

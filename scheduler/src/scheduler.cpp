@@ -1,96 +1,30 @@
-#include "scheduler/scheduler.hpp"
+#include "scheduler.hpp"
 
-#include <boost/asio.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
-#include "core/notifier.hpp"
 #include "core/units.hpp"
-#include "runtime/container_runtime.hpp"
-#include "scheduler/precreated_pool.hpp"
-#include "scheduler/stem_cell_pool.hpp"
+#include "scheduler/invoker.hpp"
 
 namespace fnd::scheduler {
 
 namespace asio = boost::asio;
 
-namespace internal {
+namespace {
 
-struct Slot {
-  std::shared_ptr<runtime::Instance> instance;
-  uint32_t in_flight = 0;
-  SteadyTime last_used;
-  SystemTime last_used_wall;
-  bool recycle = false;
-  bool prewarmed = false;  // started ahead of an expected call and not used yet
-};
-
-struct RevisionPool {
-  std::shared_ptr<const store::Revision> revision;
-  std::unique_ptr<Autoscaler> autoscaler;
-  ScalingDecision last_decision;
-  std::vector<Slot> slots;
-  uint32_t starting = 0;
-  uint64_t start_failures = 0;
-  std::optional<Error> last_start_error;
-  bool retired = false;
-  Notifier changed;
-
-  Slot* find(const runtime::Instance& instance) {
-    for (auto& slot : slots) {
-      if (slot.instance.get() == &instance) return &slot;
-    }
-    return nullptr;
-  }
-  // Least outstanding requests among ready instances with a free slot.
-  Slot* least_loaded_free_slot() {
-    Slot* best = nullptr;
-    for (auto& slot : slots) {
-      if (slot.instance->state() != runtime::InstanceState::ready || slot.recycle) continue;
-      if (slot.in_flight >= revision->spec.scale.concurrency) continue;
-      if (!best || slot.in_flight < best->in_flight) best = &slot;
-    }
-    return best;
-  }
-  void erase(const runtime::Instance& instance) {
-    std::erase_if(slots, [&](const Slot& s) { return s.instance.get() == &instance; });
-  }
-};
-
-}  // namespace internal
-
-asio::awaitable<Result<std::shared_ptr<runtime::Instance>>> ContainerLauncher::start(const store::Revision& revision) {
-  if (cells_ && runtime::ContainerRuntime::stem_cell_can_serve(revision.spec)) {
-    if (auto cell = cells_->take(revision.spec.runtime)) {
-      Status specialized = co_await runtime_.specialize(cell, revision);
-      if (specialized) co_return cell;
-      if (specialized.error().code != runtime::kStemCellUnusable) co_return specialized.error();
-      spdlog::warn("{}; starting a plain instance instead", specialized.error().message);
-      co_await runtime_.stop(cell, true);
-    }
-  }
-  if (precreated_) {
-    if (auto created = precreated_->take(revision)) {
-      Status started = co_await runtime_.start_created(created);
-      if (started) co_return created;
-      if (started.error().code != runtime::kPrecreatedUnusable) co_return started.error();
-      spdlog::warn("{}; starting a plain instance instead", started.error().message);
-      co_await runtime_.stop(created, true);
-    }
-  }
-  co_return co_await runtime_.start(revision);
+Error capacity_error(std::string code, std::string message, int retry_after_seconds) {
+  Error e = make_error(std::move(code), std::move(message), 503);
+  e.retry_after_seconds = retry_after_seconds;
+  return e;
 }
 
-void ContainerLauncher::prepare(std::shared_ptr<const store::Revision> revision) {
-  if (precreated_) precreated_->prepare(std::move(revision));
-}
-
-void ContainerLauncher::forget(const std::string& function) {
-  if (precreated_) precreated_->forget(function);
-}
-
-asio::awaitable<void> ContainerLauncher::stop(std::shared_ptr<runtime::Instance> instance, bool kill) {
-  co_await runtime_.stop(std::move(instance), kill);
-}
+}  // namespace
 
 Lease::Lease(Scheduler* scheduler, std::shared_ptr<internal::RevisionPool> pool,
              std::shared_ptr<runtime::Instance> instance, bool cold_start)
@@ -107,24 +41,28 @@ Lease::~Lease() {
   if (scheduler_) scheduler_->release(*this);
 }
 
-Scheduler::Scheduler(asio::any_io_executor executor, InstanceLauncher& launcher, const Clock& clock,
-                     SchedulerOptions options)
-    : executor_(executor), launcher_(launcher), clock_(clock), options_(options), reap_timer_(executor) {}
+Scheduler::Scheduler(asio::any_io_executor executor, internal::InstanceLauncher& launcher, const Clock& clock,
+                     const SchedulerOptions& options, uint64_t memory_budget_bytes, MetricsRegistry* metrics)
+    : executor_(executor),
+      launcher_(launcher),
+      clock_(clock),
+      options_(options),
+      budget_(memory_budget_bytes),
+      metrics_(metrics),
+      reap_timer_(executor) {}
 
 Scheduler::~Scheduler() = default;
 
 std::shared_ptr<internal::RevisionPool> Scheduler::pool_for(const std::shared_ptr<const store::Revision>& revision) {
   auto& pool = pools_[revision->function][revision->number];
-  if (!pool) {
-    pool = std::make_shared<internal::RevisionPool>();
-    pool->revision = revision;
-    AutoscalerSettings settings = options_.autoscaler;
-    settings.target = revision->spec.scale.effective_target();
-    settings.min_scale = revision->spec.scale.min;
-    settings.max_scale = revision->spec.scale.max;
-    pool->autoscaler = std::make_unique<Autoscaler>(settings);
-  }
+  if (!pool) pool = std::make_shared<internal::RevisionPool>(revision, options_.autoscaler);
   return pool;
+}
+
+Scheduler::FunctionHistory& Scheduler::history_of(const store::Revision& revision) {
+  auto it = history_.find(revision.function);
+  if (it == history_.end()) it = history_.emplace(revision.function, FunctionHistory(revision.spec.scale.keep_alive)).first;
+  return it->second;
 }
 
 Lease Scheduler::take_slot(const std::shared_ptr<internal::RevisionPool>& pool, internal::Slot& slot,
@@ -157,26 +95,20 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
                                                   std::chrono::steady_clock::time_point deadline) {
   auto pool = pool_for(revision);
   const auto& scale = revision->spec.scale;
+  const std::string& function = revision->function;
   uint64_t failures_seen = pool->start_failures;
   const SteadyTime asked_at = clock_.now();
-  FunctionHistory& history = history_of(*revision);
-  history.policy.record_invocation(asked_at);  // O(1); the windows are computed by the reaper's tick
+  history_of(*revision).policy.record_invocation(asked_at);  // O(1); the windows are computed by the reaper's tick
   bool waited_for_start = false;
-  const uint64_t memory = revision->spec.resources.memory_bytes;
   while (true) {
-    if (stopping_) {
-      Error e = make_error("shutting_down", "fnd is shutting down; retry on another node or after restart", 503);
-      e.retry_after_seconds = 5;
-      co_return e;
-    }
+    if (stopping_) co_return capacity_error("shutting_down", "fnd is shutting down; retry on another node or after restart", 5);
     // The caller left (its client hung up): nothing more is started or evicted for it.
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
-      co_return make_error(std::string(kCallerGone), fmt::format("the caller of function '{}' went away", revision->function), 499);
+      co_return make_error(std::string(kCallerGone), fmt::format("the caller of function '{}' went away", function), 499);
     }
     if (pool->retired) {
-      Error e = make_error(std::string(kRevisionRetired),
-                           fmt::format("revision {} of function '{}' no longer takes requests", revision->number,
-                                       revision->function), 503);
+      Error e = make_error(std::string(kRevisionRetired), fmt::format("revision {} of function '{}' no longer takes requests",
+                                                                      revision->number, function), 503);
       e.retryable = true;
       co_return e;
     }
@@ -184,20 +116,18 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
       co_return take_slot(pool, *slot, waited_for_start ? std::optional<SteadyTime>(asked_at) : std::nullopt);
     }
     // An instance that could never fit, not even in an empty budget: say so now, and evict nobody.
-    if (options_.memory_budget_bytes > 0 && memory > options_.memory_budget_bytes && pool->slots.empty() &&
-        pool->starting == 0) {
+    if (!budget_.could_ever_fit(pool->memory_per_instance()) && pool->slots.empty() && pool->starting == 0) {
       co_return make_error(std::string(kMemoryBudgetTooSmall),
                            fmt::format("function '{}' needs {} (resources.memory) but the whole instance memory budget "
-                                       "is {}: lower resources.memory or raise scheduler.memory_budget",
-                                       revision->function, format_bytes(memory), format_bytes(options_.memory_budget_bytes)),
-                           503);
+                                       "is {}: lower resources.memory or raise scheduler.memory_budget", function,
+                                       format_bytes(pool->memory_per_instance()), format_bytes(budget_.bytes())), 503);
     }
     if (pool->start_failures != failures_seen && pool->last_start_error && pool->starting == 0) {
       co_return *pool->last_start_error;
     }
     // Start another instance when the ones starting cannot absorb everyone waiting (us included).
-    size_t waiting = pool->changed.waiting() + 1;
-    size_t total = pool->slots.size() + pool->starting;
+    const size_t waiting = pool->changed.waiting() + 1;
+    const size_t total = pool->slots.size() + pool->starting;
     bool memory_full = false;
     if (total < scale.max && static_cast<size_t>(pool->starting) * scale.concurrency < waiting) {
       if (make_room_for(*pool)) {
@@ -208,27 +138,21 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
       }
     }
     if (pool->changed.waiting() >= options_.max_queued_per_revision) {
-      Error e = make_error("queue_full", fmt::format("function '{}' already has {} requests waiting for a free instance, "
-                                                     "the queue limit; retry later or raise scale.max",
-                                                     revision->function, pool->changed.waiting()), 503);
-      e.retry_after_seconds = 1;
-      co_return e;
+      co_return capacity_error("queue_full", fmt::format("function '{}' already has {} requests waiting for a free "
+                                                         "instance, the queue limit; retry later or raise scale.max",
+                                                         function, pool->changed.waiting()), 1);
     }
     if (!co_await pool->changed.wait_until(deadline)) {
       if (memory_full) {
-        Error e = make_error("memory_budget_full",
-                             fmt::format("function '{}' could not start: the instance memory budget ({}) is taken by busy "
-                                         "instances; retry later or raise scheduler.memory_budget",
-                                         revision->function, format_bytes(options_.memory_budget_bytes)), 503);
-        e.retry_after_seconds = 1;
-        co_return e;
+        co_return capacity_error("memory_budget_full",
+                                 fmt::format("function '{}' could not start: the instance memory budget ({}) is taken "
+                                             "by busy instances; retry later or raise scheduler.memory_budget",
+                                             function, format_bytes(budget_.bytes())), 1);
       }
-      Error e = make_error("function_at_capacity",
-                           fmt::format("function '{}' had no free instance in time: all {} instances (scale.max) are "
-                                       "busy with {} requests each (scale.concurrency); raise them or retry later",
-                                       revision->function, scale.max, scale.concurrency), 503);
-      e.retry_after_seconds = 1;
-      co_return e;
+      co_return capacity_error("function_at_capacity",
+                               fmt::format("function '{}' had no free instance in time: all {} instances (scale.max) are "
+                                           "busy with {} requests each (scale.concurrency); raise them or retry later",
+                                           function, scale.max, scale.concurrency), 1);
     }
   }
 }
@@ -236,15 +160,15 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
 void Scheduler::start_instance(std::shared_ptr<internal::RevisionPool> pool, bool prewarm) {
   ++pool->starting;
   asio::co_spawn(executor_, [this, pool, prewarm]() -> asio::awaitable<void> {
-    auto asked_at = std::chrono::steady_clock::now();
+    const SteadyTime asked_at = clock_.now();
     auto started = co_await launcher_.start(*pool->revision);
     --pool->starting;
     if (started) {
       auto instance = *started;
-      if (options_.metrics) {
-        FunctionMetrics& metrics = options_.metrics->function(pool->revision->function);
+      if (metrics_) {
+        FunctionMetrics& metrics = metrics_->function(pool->revision->function);
         metrics.cold_starts[static_cast<size_t>(instance->origin())].add();
-        metrics.cold_start_duration.observe(std::chrono::steady_clock::now() - asked_at);
+        metrics.cold_start_duration.observe(clock_.now() - asked_at);
       }
       if (pool->retired || stopping_ || instance->exit()) {
         stop_detached(instance, false);
@@ -260,43 +184,14 @@ void Scheduler::start_instance(std::shared_ptr<internal::RevisionPool> pool, boo
   }, asio::detached);
 }
 
-uint64_t Scheduler::reserved_memory() const {
-  uint64_t total = 0;
-  for (const auto& [function, revisions] : pools_) {
-    for (const auto& [number, pool] : revisions) {
-      total += (pool->slots.size() + pool->starting) * pool->revision->spec.resources.memory_bytes;
-    }
-  }
-  return total;
-}
-
 bool Scheduler::make_room_for(const internal::RevisionPool& pool) {
-  if (options_.memory_budget_bytes == 0) return true;
-  const uint64_t needed = pool.revision->spec.resources.memory_bytes;
-  if (needed > options_.memory_budget_bytes) return false;  // evicting everyone would not be enough
-  uint64_t reserved = reserved_memory();
-  while (reserved + needed > options_.memory_budget_bytes) {
-    // Least recently used idle instance of another revision.
-    std::shared_ptr<internal::RevisionPool> victim_pool;
-    const internal::Slot* victim = nullptr;
-    for (auto& [function, revisions] : pools_) {
-      for (auto& [number, other] : revisions) {
-        if (other.get() == &pool) continue;
-        for (const auto& slot : other->slots) {
-          if (slot.in_flight > 0) continue;
-          if (!victim || slot.last_used < victim->last_used) {
-            victim = &slot;
-            victim_pool = other;
-          }
-        }
-      }
-    }
-    if (!victim) return false;
-    auto instance = victim->instance;
-    spdlog::info("memory budget full: stopping idle instance {} to start one of {}", instance->id(), pool.revision->function);
-    reserved -= victim_pool->revision->spec.resources.memory_bytes;
-    victim_pool->erase(*instance);
-    stop_detached(instance, false);
+  auto evictions = budget_.make_room(pool, pools_);
+  if (!evictions) return false;
+  for (auto& eviction : *evictions) {
+    spdlog::info("memory budget full: stopping idle instance {} to start one of {}", eviction.instance->id(),
+                 pool.revision->function);
+    eviction.pool->erase(*eviction.instance);
+    stop_detached(eviction.instance, false);
   }
   return true;
 }
@@ -311,7 +206,7 @@ void Scheduler::stop_detached(std::shared_ptr<runtime::Instance> instance, bool 
   ++pending_stops_;
   ++pending_stops_of_[instance->function()];
   // Memory was released with the slot: requests waiting on the budget may go on.
-  if (options_.memory_budget_bytes > 0) wake_all_pools();
+  if (budget_.limited()) wake_all_pools();
   asio::co_spawn(executor_, [this, instance, kill]() -> asio::awaitable<void> {
     co_await launcher_.stop(instance, kill);
     --pending_stops_;
@@ -341,7 +236,7 @@ void Scheduler::release(Lease& lease) {
 }
 
 void Scheduler::instance_exited(const std::shared_ptr<runtime::Instance>& instance) {
-  if (options_.memory_budget_bytes > 0) wake_all_pools();
+  if (budget_.limited()) wake_all_pools();
   auto fn = pools_.find(instance->function());
   if (fn == pools_.end()) return;
   auto rev = fn->second.find(instance->revision());
@@ -350,12 +245,17 @@ void Scheduler::instance_exited(const std::shared_ptr<runtime::Instance>& instan
   rev->second->changed.notify_all();
 }
 
-void Scheduler::retire_older_revisions(const std::string& function, uint32_t current) {
+void Scheduler::track(std::shared_ptr<const store::Revision> revision) {
+  pool_for(revision);
+  launcher_.prepare(std::move(revision));
+}
+
+void Scheduler::retire_older_revisions(const std::string& function, uint32_t live) {
   auto fn = pools_.find(function);
   if (fn == pools_.end()) return;
   for (auto it = fn->second.begin(); it != fn->second.end();) {
     auto& pool = it->second;
-    if (it->first >= current) {
+    if (it->first >= live) {
       ++it;
       continue;
     }
@@ -403,9 +303,9 @@ asio::awaitable<size_t> Scheduler::stop_function(const std::string& function, st
     return n;
   };
   // In-flight requests may finish, up to `drain`.
-  const auto drain_deadline = std::chrono::steady_clock::now() + drain;
+  const auto drain_deadline = clock_.now() + drain;
   stopped += busy();
-  while (busy() > 0 && std::chrono::steady_clock::now() < drain_deadline) co_await stop_finished_.wait_until(drain_deadline);
+  while (busy() > 0 && clock_.now() < drain_deadline) co_await stop_finished_.wait_until(drain_deadline);
   for (const auto& pool : retired) {
     std::vector<std::shared_ptr<runtime::Instance>> left;
     for (auto& slot : pool->slots) left.push_back(slot.instance);
@@ -416,23 +316,17 @@ asio::awaitable<size_t> Scheduler::stop_function(const std::string& function, st
   }
   // Every stop finishes before the function counts as gone (a start still in flight stops
   // itself when it completes: its pool is retired).
-  const auto stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto stop_deadline = clock_.now() + std::chrono::seconds(30);
   auto still_stopping = [&] {
     auto it = pending_stops_of_.find(function);
     return (it != pending_stops_of_.end() && it->second > 0) || busy() > 0;
   };
-  while (still_stopping() && std::chrono::steady_clock::now() < stop_deadline) co_await stop_finished_.wait_until(stop_deadline);
+  while (still_stopping() && clock_.now() < stop_deadline) co_await stop_finished_.wait_until(stop_deadline);
   co_return stopped;
 }
 
-Scheduler::FunctionHistory& Scheduler::history_of(const store::Revision& revision) {
-  auto it = history_.find(revision.function);
-  if (it == history_.end()) it = history_.emplace(revision.function, FunctionHistory(revision.spec.scale.keep_alive)).first;
-  return it->second;
-}
-
 void Scheduler::prewarm_due_functions() {
-  SteadyTime now = clock_.now();
+  const SteadyTime now = clock_.now();
   for (auto& [function, history] : history_) {
     auto last = history.policy.last_invocation();
     if (!last || history.prewarmed_after == last) continue;
@@ -449,7 +343,7 @@ void Scheduler::prewarm_due_functions() {
 
 size_t Scheduler::stop_idle_instances() {
   size_t stopped = 0;
-  SteadyTime now = clock_.now();
+  const SteadyTime now = clock_.now();
   for (auto& [function, revisions] : pools_) {
     for (auto& [number, pool] : revisions) {
       auto keep_alive = pool->revision->spec.scale.keep_alive;
@@ -473,13 +367,8 @@ size_t Scheduler::stop_idle_instances() {
   return stopped;
 }
 
-void Scheduler::track(std::shared_ptr<const store::Revision> revision) {
-  pool_for(revision);
-  launcher_.prepare(std::move(revision));
-}
-
 void Scheduler::autoscale() {
-  SteadyTime now = clock_.now();
+  const SteadyTime now = clock_.now();
   for (auto& [function, revisions] : pools_) {
     for (auto& [number, pool] : revisions) {
       if (pool->retired) continue;
@@ -489,8 +378,8 @@ void Scheduler::autoscale() {
         demand += slot.in_flight;
         if (slot.instance->state() == runtime::InstanceState::ready) ++ready;
       }
-      pool->autoscaler->record(now, demand);
-      pool->last_decision = pool->autoscaler->decide(now, ready);
+      pool->autoscaler.record(now, demand);
+      pool->last_decision = pool->autoscaler.decide(now, ready);
       size_t want = pool->last_decision.desired;
       size_t have = pool->slots.size() + pool->starting;
       for (; have < want && make_room_for(*pool); ++have) start_instance(pool);
@@ -509,6 +398,12 @@ void Scheduler::autoscale() {
       }
     }
   }
+}
+
+void Scheduler::tick() {
+  autoscale();
+  prewarm_due_functions();
+  stop_idle_instances();
 }
 
 ScaleStatus Scheduler::scale_status(const std::string& function) const {
@@ -545,7 +440,7 @@ std::vector<InstanceInfo> Scheduler::instances(const std::string& function) cons
       out.push_back({instance.id(), number, state, slot.in_flight, instance.pid(),
                      std::string(runtime::to_string(instance.origin())), instance.started_at(), slot.last_used_wall});
     }
-    for (uint32_t i = 0; i < pool->starting; ++i) out.push_back({"", number, "starting", 0, 0, {}, {}});
+    for (uint32_t i = 0; i < pool->starting; ++i) out.push_back({"", number, "starting", 0, 0, {}, {}, {}});
   }
   return out;
 }
@@ -565,23 +460,19 @@ asio::awaitable<void> Scheduler::reap_loop() {
     reap_timer_.expires_after(options_.reap_interval);
     auto [ec] = co_await reap_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec || stopping_) break;
-    autoscale();
-    prewarm_due_functions();
-    stop_idle_instances();
+    tick();
   }
 }
 
 asio::awaitable<void> Scheduler::shutdown() {
   stopping_ = true;
   reap_timer_.cancel();
-  for (auto& [function, revisions] : pools_) {
-    for (auto& [number, pool] : revisions) pool->changed.notify_all();
-  }
+  wake_all_pools();
   std::vector<std::string> names;
   for (auto& [function, revisions] : pools_) names.push_back(function);
-  for (auto& name : names) co_await stop_function(name);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (pending_stops_ > 0 && std::chrono::steady_clock::now() < deadline) co_await stop_finished_.wait_until(deadline);
+  for (auto& name : names) co_await stop_function(name, std::chrono::milliseconds(0));
+  const auto deadline = clock_.now() + std::chrono::seconds(30);
+  while (pending_stops_ > 0 && clock_.now() < deadline) co_await stop_finished_.wait_until(deadline);
 }
 
 }  // namespace fnd::scheduler

@@ -1,11 +1,12 @@
-#include "scheduler/stem_cell_pool.hpp"
+#include "stem_cell_pool.hpp"
 
 #include <boost/asio.hpp>
+#include <fmt/format.h>
 
 #include "core/units.hpp"
 #include "runtime/container_runtime.hpp"
 
-namespace fnd::scheduler {
+namespace fnd::scheduler::internal {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -18,10 +19,32 @@ constexpr auto kIdleCheck = 1s;  // how often a quiet pool looks for cells that 
 constexpr auto kRefillDelay = 30ms;
 }  // namespace
 
-StemCellPool::StemCellPool(asio::any_io_executor executor, runtime::ContainerRuntime& runtime, StemCellOptions options)
-    : executor_(std::move(executor)), runtime_(runtime), options_(std::move(options)) {
-  for (const auto& [kind, size] : options_.sizes) {
-    if (size > 0 && kind != config::RuntimeKind::binary) pools_[kind].target = size;
+StemCellPool::StemCellPool(asio::any_io_executor executor, runtime::ContainerRuntime& runtime, StemCellSettings settings)
+    : executor_(std::move(executor)),
+      runtime_(runtime),
+      settings_(settings),
+      idle_limits_{settings.idle_memory, 0, config::ResourceLimits{}.pids} {
+  const std::pair<config::RuntimeKind, uint32_t> kSizes[] = {{config::RuntimeKind::python3, settings_.python3},
+                                                              {config::RuntimeKind::shell, settings_.shell},
+                                                              {config::RuntimeKind::node, settings_.node}};
+  for (const auto& [kind, size] : kSizes) {
+    if (size > 0) pools_[kind].target = size;
+  }
+}
+
+void StemCellPool::render_metrics(std::string& out) const {
+  constexpr config::RuntimeKind kKinds[] = {config::RuntimeKind::python3, config::RuntimeKind::shell, config::RuntimeKind::node};
+  out += "# HELP fnd_stem_cells_ready Stem cells started and waiting for a function, by runtime.\n"
+         "# TYPE fnd_stem_cells_ready gauge\n";
+  for (auto kind : kKinds) out += fmt::format("fnd_stem_cells_ready{{runtime=\"{}\"}} {}\n", config::to_string(kind), counts(kind).ready);
+  out += "# HELP fnd_stem_cells_taken_total Stem cells given to a function, by runtime.\n"
+         "# TYPE fnd_stem_cells_taken_total counter\n";
+  for (auto kind : kKinds) out += fmt::format("fnd_stem_cells_taken_total{{runtime=\"{}\"}} {}\n", config::to_string(kind), counts(kind).taken);
+  out += "# HELP fnd_stem_cell_start_failures_total Stem cells that failed to start, by runtime.\n"
+         "# TYPE fnd_stem_cell_start_failures_total counter\n";
+  for (auto kind : kKinds) {
+    out += fmt::format("fnd_stem_cell_start_failures_total{{runtime=\"{}\"}} {}\n", config::to_string(kind),
+                       counts(kind).start_failures);
   }
 }
 
@@ -65,14 +88,14 @@ asio::awaitable<void> StemCellPool::fill() {
       drop_dead(pool);
       if (pool.ready.size() >= pool.target || now < pool.retry_at) continue;
       started = true;
-      auto cell = co_await runtime_.start_stem_cell(kind, options_.idle_limits);
+      auto cell = co_await runtime_.start_stem_cell(kind, idle_limits_);
       if (stopping_) {
         if (cell) co_await runtime_.stop(*cell, true);
         break;
       }
       if (!cell) {
         ++pool.start_failures;
-        pool.backoff = pool.backoff.count() == 0 ? options_.retry_delay : std::min(pool.backoff * 2, kMaxBackoff);
+        pool.backoff = pool.backoff.count() == 0 ? settings_.retry_delay : std::min(pool.backoff * 2, kMaxBackoff);
         pool.retry_at = std::chrono::steady_clock::now() + pool.backoff;
         spdlog::warn("cannot start a {} stem cell (next try in {}): {}", config::to_string(kind),
                      format_duration(pool.backoff), cell.error().message);
@@ -109,4 +132,4 @@ StemCellCounts StemCellPool::counts(config::RuntimeKind kind) const {
   return {ready, it->second.target, it->second.taken, it->second.start_failures};
 }
 
-}  // namespace fnd::scheduler
+}  // namespace fnd::scheduler::internal

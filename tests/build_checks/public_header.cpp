@@ -1,5 +1,5 @@
-// Compiled by the test "build: another module's public header can be included": the scheduler
-// module reaches the runtime's interface.
+// Compiled by the build checks: linked with the runtime it includes the runtime's interface (it
+// must build); linked with the gateway it must not (the gateway never reaches the runtime).
 #include "runtime/instance.hpp"
 
 int fnd_check_public_header() { return static_cast<int>(fnd::runtime::InstanceState::ready); }

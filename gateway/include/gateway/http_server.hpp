@@ -20,6 +20,7 @@
 
 #include "core/error.hpp"
 #include "core/notifier.hpp"
+#include "gateway/options.hpp"
 
 namespace fnd::gateway {
 
@@ -38,25 +39,15 @@ class RequestHandler {
                                               std::string_view client_address) = 0;
 };
 
-struct HttpServerOptions {
-  std::string host = "127.0.0.1";
-  uint16_t port = 8080;
-  std::chrono::milliseconds idle_timeout = std::chrono::seconds(75);    // keep-alive between requests
-  std::chrono::milliseconds header_timeout = std::chrono::seconds(10);  // a new connection's first request header
-  std::chrono::milliseconds read_timeout = std::chrono::seconds(60);    // one request's header + body
-  uint32_t header_limit = 64 * 1024;
-  // Connections open at once; beyond it new ones get a 503 and are closed. 0 = half the
-  // process's file descriptor limit (the other half serves instances).
-  uint32_t max_connections = 0;
-};
 
 class HttpServer {
  public:
-  HttpServer(boost::asio::any_io_executor executor, HttpServerOptions options, RequestHandler& handler);
+  HttpServer(boost::asio::any_io_executor executor, const GatewayOptions& options, RequestHandler& handler);
   ~HttpServer();
 
-  // Binds and listens; the error says what to do when the port is taken.
+  // Binds and listens on options.listen; the error says what to do when the port is taken.
   Status listen();
+  const std::string& host() const { return host_; }
   uint16_t port() const { return port_; }
   void start();
   // Stops accepting, lets requests in progress finish until `deadline`, then closes everything.
@@ -76,7 +67,8 @@ class HttpServer {
   size_t shed_waiting_connections();
 
   boost::asio::any_io_executor executor_;
-  HttpServerOptions options_;
+  GatewayOptions options_;
+  std::string host_;
   RequestHandler& handler_;
   boost::asio::ip::tcp::acceptor acceptor_;
   uint16_t port_ = 0;

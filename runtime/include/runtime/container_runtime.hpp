@@ -16,7 +16,8 @@
 
 #include "core/error.hpp"
 #include "runtime/instance.hpp"
-#include "runtime/log_store.hpp"
+#include "runtime/options.hpp"
+#include "store/log_store.hpp"
 #include "store/code_store.hpp"
 #include "store/function_repository.hpp"
 
@@ -32,21 +33,11 @@ inline constexpr std::string_view kFunctionStartFailed = "function_start_failed"
 inline constexpr std::string_view kStemCellUnusable = "stem_cell_unusable";        // start a plain instance instead
 inline constexpr std::string_view kPrecreatedUnusable = "precreated_unusable";     // start a plain instance instead
 
-struct RuntimeOptions {
-  std::string oci_runtime = "crun";  // "crun", "runc" or a path
-  std::string state_dir;             // bundles and the OCI runtime's state live under it
-  std::string runtimes_dir;          // bootstrap files, bound at /fnd/runtime
-  std::string python = "/usr/bin/python3";
-  std::string node = "/usr/bin/node";
-  std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
-  std::chrono::milliseconds stop_timeout = std::chrono::seconds(2);
-  uint16_t port = 8080;              // $PORT inside every instance
-};
 
 class ContainerRuntime {
  public:
   ContainerRuntime(boost::asio::any_io_executor executor, RuntimeOptions options, store::CodeStore& code,
-                   LogStore& logs);
+                   store::LogStore& logs);
   ~ContainerRuntime();
 
   // Finds the OCI runtime and runs a trivial container with it. The error says what is wrong
@@ -93,6 +84,7 @@ class ContainerRuntime {
     exit_listener_ = std::move(listener);
   }
   size_t live_instances() const { return live_.size(); }
+  const RuntimeOptions& options() const { return options_; }
   const std::string& oci_runtime_path() const;
 
  private:
@@ -122,7 +114,7 @@ class ContainerRuntime {
   boost::asio::any_io_executor executor_;
   RuntimeOptions options_;
   store::CodeStore& code_;
-  LogStore& logs_;
+  store::LogStore& logs_;
   std::unique_ptr<internal::ChildTracker> children_;
   std::unique_ptr<internal::OciRuntime> oci_;
   std::string rootfs_;

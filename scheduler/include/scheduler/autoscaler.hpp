@@ -27,6 +27,8 @@ struct AutoscalerSettings {
   double panic_threshold = 2.0;          // panic demand / capacity that triggers panic mode
   std::chrono::milliseconds scale_down_delay = std::chrono::seconds(0);
   std::chrono::milliseconds sample_interval = std::chrono::seconds(1);
+
+  bool operator==(const AutoscalerSettings&) const = default;
 };
 
 enum class ScalingMode { stable, panic };

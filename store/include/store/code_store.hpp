@@ -17,13 +17,10 @@
 
 #include "core/error.hpp"
 #include "core/time.hpp"
+#include "store/options.hpp"
 
 namespace fnd::store {
 
-struct CodeLimits {
-  uint64_t max_archive_bytes = 64ULL << 20;
-  uint64_t max_unpacked_bytes = 256ULL << 20;
-};
 
 struct StoredCode {
   std::string digest;  // "sha256:<hex>"

@@ -1,7 +1,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
-#include "config/daemon_config.hpp"
+#include "config/option_binder.hpp"
 #include "config/function_spec.hpp"
 
 using fnd::config::spec_from_yaml;

@@ -1,11 +1,11 @@
-#include "gateway/function_directory.hpp"
+#include "scheduler/function_directory.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "core/names.hpp"
 
-namespace fnd::gateway {
+namespace fnd::scheduler {
 
 std::shared_ptr<const store::Revision> FunctionDirectory::find(std::string_view name) const {
   auto it = latest_.find(name);
@@ -73,4 +73,4 @@ Error FunctionDirectory::not_found(std::string_view name) const {
   return make_error("function_not_found", std::move(message), 404);
 }
 
-}  // namespace fnd::gateway
+}  // namespace fnd::scheduler

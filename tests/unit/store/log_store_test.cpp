@@ -1,9 +1,9 @@
 #include <catch2/catch.hpp>
 
-#include "runtime/log_store.hpp"
+#include "store/log_store.hpp"
 
-using fnd::runtime::LogStore;
-using fnd::runtime::LogStream;
+using fnd::store::LogStore;
+using fnd::store::LogStream;
 
 TEST_CASE("logs keep the newest lines within the budget and count the dropped ones", "[unit]") {
   LogStore logs(1024);

@@ -1,8 +1,8 @@
-#include "runtime/log_store.hpp"
+#include "store/log_store.hpp"
 
 #include <algorithm>
 
-namespace fnd::runtime {
+namespace fnd::store {
 
 namespace {
 constexpr uint64_t kLineOverhead = 64;  // bookkeeping per line, counted against the budget
@@ -78,4 +78,4 @@ void LogStore::remove(const std::string& function) {
   it->second->history_start = it->second->next_sequence;
 }
 
-}  // namespace fnd::runtime
+}  // namespace fnd::store

@@ -16,24 +16,13 @@
 #include "config/function_spec.hpp"
 #include "core/notifier.hpp"
 #include "runtime/instance.hpp"
+#include "scheduler/options.hpp"
 
 namespace fnd::runtime {
 class ContainerRuntime;
 }
 
-namespace fnd::scheduler {
-
-struct StemCellOptions {
-  // Cells kept ready per runtime; 0 turns a runtime's pool off. binary has none: its code is
-  // the process itself.
-  std::map<config::RuntimeKind, uint32_t> sizes{
-      {config::RuntimeKind::python3, 2}, {config::RuntimeKind::shell, 1}, {config::RuntimeKind::node, 1}};
-  // Limits of a cell until a function takes it (then the function's own apply).
-  config::ResourceLimits idle_limits{256ULL << 20, 0, 64};
-  // After a cell fails to start, the pool waits this long (doubling up to 5 minutes) before
-  // trying that runtime again, so a missing interpreter does not spin.
-  std::chrono::milliseconds retry_delay = std::chrono::seconds(5);
-};
+namespace fnd::scheduler::internal {
 
 struct StemCellCounts {
   uint32_t ready = 0;
@@ -44,7 +33,7 @@ struct StemCellCounts {
 
 class StemCellPool {
  public:
-  StemCellPool(boost::asio::any_io_executor executor, runtime::ContainerRuntime& runtime, StemCellOptions options);
+  StemCellPool(boost::asio::any_io_executor executor, runtime::ContainerRuntime& runtime, StemCellSettings settings);
 
   // Starts filling the pools in the background.
   void start();
@@ -56,7 +45,8 @@ class StemCellPool {
   boost::asio::awaitable<void> shutdown();
 
   StemCellCounts counts(config::RuntimeKind kind) const;
-  const StemCellOptions& options() const { return options_; }
+  // Appends fnd_stem_cells_ready, fnd_stem_cells_taken_total and fnd_stem_cell_start_failures_total.
+  void render_metrics(std::string& out) const;
 
  private:
   struct RuntimePool {
@@ -72,7 +62,8 @@ class StemCellPool {
 
   boost::asio::any_io_executor executor_;
   runtime::ContainerRuntime& runtime_;
-  StemCellOptions options_;
+  StemCellSettings settings_;
+  config::ResourceLimits idle_limits_;
   std::map<config::RuntimeKind, RuntimePool> pools_;
   Notifier changed_;
   bool stopping_ = false;
@@ -81,4 +72,4 @@ class StemCellPool {
   Notifier fill_done_;
 };
 
-}  // namespace fnd::scheduler
+}  // namespace fnd::scheduler::internal

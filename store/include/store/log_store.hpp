@@ -17,7 +17,7 @@
 #include "core/notifier.hpp"
 #include "core/time.hpp"
 
-namespace fnd::runtime {
+namespace fnd::store {
 
 enum class LogStream { stdout_stream, stderr_stream, system };
 std::string_view to_string(LogStream stream);  // "stdout", "stderr", "fnd"
@@ -69,4 +69,4 @@ class LogStore {
   std::map<std::string, std::unique_ptr<FunctionLog>, std::less<>> logs_;
 };
 
-}  // namespace fnd::runtime
+}  // namespace fnd::store

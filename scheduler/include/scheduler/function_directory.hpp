@@ -15,7 +15,7 @@
 
 #include "store/function_repository.hpp"
 
-namespace fnd::gateway {
+namespace fnd::scheduler {
 
 class FunctionDirectory {
  public:
@@ -41,4 +41,4 @@ class FunctionDirectory {
   std::map<std::string, std::string, std::less<>> broken_;
 };
 
-}  // namespace fnd::gateway
+}  // namespace fnd::scheduler

@@ -21,7 +21,7 @@ namespace fnd::runtime {
 class ContainerRuntime;
 }
 
-namespace fnd::scheduler {
+namespace fnd::scheduler::internal {
 
 class PrecreatedPool {
  public:
@@ -39,6 +39,8 @@ class PrecreatedPool {
   boost::asio::awaitable<void> shutdown();
 
   size_t created() const;
+  // Appends fnd_precreated_containers.
+  void render_metrics(std::string& out) const;
   static bool wants(const config::FunctionSpec& spec);
 
  private:
@@ -59,4 +61,4 @@ class PrecreatedPool {
   bool stopping_ = false;
 };
 
-}  // namespace fnd::scheduler
+}  // namespace fnd::scheduler::internal

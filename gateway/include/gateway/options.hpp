@@ -1,0 +1,27 @@
+// The gateway module's settings, with their defaults (packaging/fnd.yaml documents each key).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "config/option_binder.hpp"
+
+namespace fnd::gateway {
+
+struct GatewayOptions {
+  std::string listen = "127.0.0.1:8080";  // listen (FND_LISTEN): HOST:PORT, port 0 picks one
+  uint64_t max_request_body = 16ULL << 20;  // limits.max_request_body: an invocation's body
+  uint32_t max_connections = 0;             // limits.max_connections: 0 = half the process's fd limit
+  std::chrono::milliseconds header_timeout = std::chrono::seconds(10);  // limits.header_timeout: a new connection's first header
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(75);    // between requests on a kept-alive connection
+  std::chrono::milliseconds read_timeout = std::chrono::seconds(60);    // one request's header and body
+  uint32_t header_limit = 64 * 1024;                                     // bytes of request header
+  std::chrono::milliseconds drain_timeout = std::chrono::seconds(10);   // shutdown.drain_timeout
+
+  bool operator==(const GatewayOptions&) const = default;
+};
+
+void bind_options(config::OptionBinder& binder, GatewayOptions& options);
+
+}  // namespace fnd::gateway

@@ -1,0 +1,135 @@
+#include "gateway/invocation_handler.hpp"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/field.hpp>
+#include <fmt/format.h>
+#include <vector>
+
+#include "gateway/responses.hpp"
+
+namespace fnd::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Resolves when the client closes or resets its connection (or when cancelled).
+asio::awaitable<void> watch_for_hangup(beast::tcp_stream& client) {
+  auto& socket = client.socket();
+  while (true) {
+    auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    char byte;
+    ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) co_return;  // closed or reset
+    if (n > 0) {
+      // A pipelined request is waiting: readable no longer tells a close apart, so wait for the
+      // lease alone (this wait ends when it is cancelled).
+      asio::steady_timer forever(socket.get_executor(), std::chrono::steady_clock::time_point::max());
+      co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_return;
+    }
+  }
+}
+
+// Writes a function's answer to the client: its fields as they came, with framing of our own
+// (Content-Length when the function gave one, else chunked for HTTP/1.1 clients, else the end of
+// the connection marks the end of the body).
+class ClientSink final : public scheduler::ResponseSink {
+ public:
+  ClientSink(beast::tcp_stream& client, unsigned version, bool keep_alive, std::chrono::milliseconds timeout)
+      : client_(client), version_(version), keep_alive_(keep_alive), timeout_(timeout) {}
+
+  asio::awaitable<bool> begin(const scheduler::ResponseHead& head, std::string_view body, bool last) override {
+    head_.clear();
+    fmt::format_to(std::back_inserter(head_), "HTTP/1.{} {} {}\r\n", version_ == 10 ? 0 : 1, head.status,
+                   head.reason.empty() ? std::string_view(http::obsolete_reason(static_cast<http::status>(head.status)))
+                                       : head.reason);
+    for (const auto& field : head.headers) head_.append(field.name).append(": ").append(field.value).append("\r\n");
+    if (!head.has_body) {
+      if (head.content_length) fmt::format_to(std::back_inserter(head_), "Content-Length: {}\r\n", *head.content_length);
+    } else if (head.content_length) {
+      fmt::format_to(std::back_inserter(head_), "Content-Length: {}\r\n", *head.content_length);
+    } else if (version_ >= 11) {
+      chunked_ = true;
+      head_.append("Transfer-Encoding: chunked\r\n");
+    } else {
+      keep_alive_ = false;  // the body ends with the connection
+    }
+    if (version_ >= 11 && !keep_alive_) head_.append("Connection: close\r\n");
+    if (version_ == 10 && keep_alive_) head_.append("Connection: keep-alive\r\n");
+    head_.append("\r\n");
+    client_.expires_after(timeout_ + 30s);
+    co_return co_await send(head_, body, last);
+  }
+
+  asio::awaitable<bool> more(std::string_view body, bool last) override { co_return co_await send({}, body, last); }
+
+  bool keep_alive() const { return keep_alive_ && done_; }
+
+ private:
+  // One write for whatever goes out now: the head (first time), the chunk framing and the body.
+  asio::awaitable<bool> send(std::string_view head, std::string_view body, bool last) {
+    std::array<asio::const_buffer, 5> parts;
+    size_t n = 0;
+    if (!head.empty()) parts[n++] = asio::buffer(head);
+    char size_line[24];
+    if (chunked_ && !body.empty()) {
+      auto end = fmt::format_to(size_line, "{:x}\r\n", body.size());
+      parts[n++] = asio::buffer(size_line, static_cast<size_t>(end - size_line));
+    }
+    if (!body.empty()) parts[n++] = asio::buffer(body);
+    if (chunked_ && !body.empty()) parts[n++] = asio::buffer("\r\n", 2);
+    if (chunked_ && last) parts[n++] = asio::buffer("0\r\n\r\n", 5);
+    if (n == 0) {
+      done_ = last;
+      co_return true;
+    }
+    auto [ec, written] = co_await asio::async_write(client_, std::span(parts.data(), n), asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return false;
+    if (last) {
+      done_ = true;
+      client_.expires_never();
+    }
+    co_return true;
+  }
+
+  beast::tcp_stream& client_;
+  unsigned version_;
+  bool keep_alive_;
+  std::chrono::milliseconds timeout_;
+  bool chunked_ = false;
+  bool done_ = false;
+  std::string head_;
+};
+
+}  // namespace
+
+asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_view name, std::string_view target,
+                                                beast::tcp_stream& client, std::string_view client_address) {
+  const unsigned version = request.version();
+  const bool client_keep_alive = request.keep_alive();
+  std::vector<scheduler::HeaderField> fields;
+  fields.reserve(16);
+  for (const auto& field : request) fields.push_back({field.name_string(), field.value()});
+  scheduler::InvocationRequest call{request.method_string(), target, fields, request.body(), client_address, {},
+                                    [&client]() { return watch_for_hangup(client); }};
+  ClientSink sink(client, version, client_keep_alive, std::chrono::seconds(60));
+  scheduler::InvocationOutcome outcome = co_await invoker_.invoke(name, call, sink);
+  if (outcome.error) co_return co_await write_error(client, *outcome.error, version, client_keep_alive);
+  if (!outcome.answered) co_return false;  // the client hung up while it waited
+  // Cut short (the function or the client failed mid-answer): close, so the client sees it.
+  co_return outcome.complete && sink.keep_alive();
+}
+
+}  // namespace fnd::gateway

@@ -1,0 +1,14 @@
+#include "options.hpp"
+
+namespace fnd::daemon {
+
+void bind_options(config::OptionBinder& binder, Options& options) {
+  binder.text("state_dir", options.daemon.state_dir, "FND_STATE_DIR");
+  binder.text("log_level", options.daemon.log_level, "FND_LOG_LEVEL");
+  gateway::bind_options(binder, options.gateway);
+  store::bind_options(binder, options.store);
+  runtime::bind_options(binder, options.runtime);
+  scheduler::bind_options(binder, options.scheduler);
+}
+
+}  // namespace fnd::daemon
