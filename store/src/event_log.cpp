@@ -1,17 +1,18 @@
 #include "store/event_log.hpp"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -102,28 +103,27 @@ SystemTime from_millis(int64_t ms) {
 
 int64_t as_sql(uint64_t n) {
   return n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
-                                                                         : static_cast<int64_t>(n);
+                                                                        : static_cast<int64_t>(n);
 }
 
 std::string recovery_steps(const std::string& path) {
-  return fmt::format("Stop fnd and keep a copy of {0}. Then either salvage what is readable: `sqlite3 {0} .recover | "
-                     "sqlite3 {0}.recovered` and move {0}.recovered to {0}; or move {0}, {0}-wal and {0}-shm away, and "
-                     "fnd starts an empty event log (events not yet delivered are lost)",
-                     path);
+  return fmt::format(
+      "Stop fnd and keep a copy of {0}. Then either salvage what is readable: `sqlite3 {0} .recover | "
+      "sqlite3 {0}.recovered` and move {0}.recovered to {0}; or move {0}, {0}-wal and {0}-shm away, and "
+      "fnd starts an empty event log (events not yet delivered are lost)",
+      path);
 }
 
 Error damaged(const std::string& path, std::string_view what) {
-  return make_error(std::string(kEventLogDamaged),
-                    fmt::format("the event log {} is damaged or not an event log ({}). {}", path, what,
-                                recovery_steps(path)),
-                    500);
+  return make_error(
+      std::string(kEventLogDamaged),
+      fmt::format("the event log {} is damaged or not an event log ({}). {}", path, what, recovery_steps(path)), 500);
 }
 
 Error consumer_not_found(std::string_view consumer) {
-  return make_error(std::string(kConsumerNotFound),
-                    fmt::format("no event consumer named '{}': set its cursor first to subscribe it to a broker",
-                                consumer),
-                    404);
+  return make_error(
+      std::string(kConsumerNotFound),
+      fmt::format("no event consumer named '{}': set its cursor first to subscribe it to a broker", consumer), 404);
 }
 
 Error offset_out_of_range(std::string_view consumer, uint64_t offset, uint64_t head) {
@@ -137,8 +137,10 @@ Error offset_out_of_range(std::string_view consumer, uint64_t offset, uint64_t h
 // forever. That is a bug in the caller, so fail loudly rather than hang.
 void check_not_writer(const internal::GroupCommitWriter& writer, const char* call) {
   if (writer.on_writer_thread()) {
-    std::fprintf(stderr, "fnd: EventLog::%s called from an event log completion callback (the writer thread); "
-                 "use the _async call or post to another executor\n", call);
+    std::fprintf(stderr,
+                 "fnd: EventLog::%s called from an event log completion callback (the writer thread); "
+                 "use the _async call or post to another executor\n",
+                 call);
     std::abort();
   }
 }
@@ -187,8 +189,8 @@ Result<std::unique_ptr<Connection>> open_connection(const std::string& path) {
   conn->path = path;
   sqlite3* raw = nullptr;
   // Each connection is used by one thread at a time (the writer's, or readers under its mutex).
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   conn->db.reset(raw);
   if (rc != SQLITE_OK) {
     if (raw == nullptr) return make_error("store_error", fmt::format("open event log {}: out of memory", path));
@@ -241,12 +243,12 @@ Status migrate(Connection& conn) {
                                   path, version, kLatest));
   }
   for (int64_t v = version; v < kLatest; ++v) {
-    std::string sql = fmt::format("BEGIN; {} DELETE FROM schema_version; INSERT INTO schema_version VALUES ({}); COMMIT;",
-                                  kMigrations[v], v + 1);
+    std::string sql = fmt::format(
+        "BEGIN; {} DELETE FROM schema_version; INSERT INTO schema_version VALUES ({}); COMMIT;", kMigrations[v], v + 1);
     if (Status st = conn.exec(sql); !st) {
       (void)conn.exec("ROLLBACK;");
-      return make_error("store_migration_failed",
-                        fmt::format("migrating the event log {} to schema version {}: {}", path, v + 1, st.error().message));
+      return make_error("store_migration_failed", fmt::format("migrating the event log {} to schema version {}: {}",
+                                                              path, v + 1, st.error().message));
     }
   }
   return {};
@@ -342,13 +344,11 @@ class EventLogCore {
   std::atomic<uint64_t> events_stored_{0};
   std::atomic<uint64_t> duplicates_{0};
 
-  std::unique_ptr<Connection> read_;  // guarded by read_->mutex
-  std::unique_ptr<Connection> write_; // the writer thread's alone once it runs
+  std::unique_ptr<Connection> read_;   // guarded by read_->mutex
+  std::unique_ptr<Connection> write_;  // the writer thread's alone once it runs
   std::unique_ptr<WriterStatements> statements_;
   std::unique_ptr<GroupCommitWriter> writer_;
 };
-
-class CompactionTask;
 
 }  // namespace internal
 
@@ -363,7 +363,8 @@ Result<internal::WriterStatements> prepare_writer_statements(Connection& c) {
            "INSERT INTO brokers (name, head) VALUES (?1, 0);",
            "UPDATE brokers SET head = ?2 WHERE id = ?1;",
            "SELECT event_offset, accepted_at FROM accepted_ids WHERE broker = ?1 AND source = ?2 AND id = ?3;",
-           "INSERT INTO events (broker, event_offset, id, source, received_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6);",
+           "INSERT INTO events (broker, event_offset, id, source, received_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, "
+           "?6);",
            "INSERT OR REPLACE INTO accepted_ids (broker, source, id, event_offset, accepted_at) "
            "VALUES (?1, ?2, ?3, ?4, ?5);",
            "SELECT broker, cursor_offset FROM consumers WHERE name = ?1;",
@@ -520,10 +521,10 @@ Status EventLogCore::apply_record_attempt(const std::string& consumer_name, uint
   if (!head) return head.error();
   if (offset == 0 || offset > *head) return offset_out_of_range(consumer_name, offset, *head);
   auto finished = [&] {
-    return make_error(std::string(kDeliveryFinished),
-                      fmt::format("offset {} of consumer '{}' is finished already: it is not delivered again", offset,
-                                  consumer_name),
-                      409);
+    return make_error(
+        std::string(kDeliveryFinished),
+        fmt::format("offset {} of consumer '{}' is finished already: it is not delivered again", offset, consumer_name),
+        409);
   };
   if (offset <= (*consumer)->cursor) return finished();
   {
@@ -590,10 +591,14 @@ class CompactionTask final : public MaintenanceTask {
 
   Result<bool> step() override {
     switch (phase_) {
-      case Phase::list_brokers: return list_brokers();
-      case Phase::events: return remove_events();
-      case Phase::accepted_ids: return remove_accepted_ids();
-      case Phase::vacuum: return vacuum();
+      case Phase::list_brokers:
+        return list_brokers();
+      case Phase::events:
+        return remove_events();
+      case Phase::accepted_ids:
+        return remove_accepted_ids();
+      case Phase::vacuum:
+        return vacuum();
     }
     return true;
   }
@@ -636,11 +641,11 @@ class CompactionTask final : public MaintenanceTask {
     }
     const int64_t broker = brokers_[next_broker_];
     auto removed = in_transaction([&]() -> Result<int64_t> {
-      auto floor_stmt = PreparedStatement::prepare(
-          conn(),
-          "SELECT COALESCE((SELECT MIN(cursor_offset) FROM consumers WHERE broker = ?1), "
-          "(SELECT head FROM brokers WHERE id = ?1));",
-          false);
+      auto floor_stmt =
+          PreparedStatement::prepare(conn(),
+                                     "SELECT COALESCE((SELECT MIN(cursor_offset) FROM consumers WHERE broker = ?1), "
+                                     "(SELECT head FROM brokers WHERE id = ?1));",
+                                     false);
       if (!floor_stmt) return floor_stmt.error();
       int64_t floor = 0;
       {
@@ -668,8 +673,8 @@ class CompactionTask final : public MaintenanceTask {
         }
       }
       if (count == 0) return int64_t{0};
-      auto remove = PreparedStatement::prepare(conn(), "DELETE FROM events WHERE broker = ?1 AND event_offset <= ?2;",
-                                               false);
+      auto remove =
+          PreparedStatement::prepare(conn(), "DELETE FROM events WHERE broker = ?1 AND event_offset <= ?2;", false);
       if (!remove) return remove.error();
       if (Status st = remove->use().bind(1, broker).bind(2, last).run(); !st) return st.error();
       return static_cast<int64_t>(sqlite3_changes(conn().db.get()));
@@ -797,7 +802,10 @@ EventLog::EventLog(std::unique_ptr<internal::EventLogCore> core) : core_(std::mo
 
 EventLog::~EventLog() { close(); }
 
-void EventLog::close() { core_->writer_->close(); }
+void EventLog::close() {
+  check_not_writer(*core_->writer_, "close");
+  core_->writer_->close();
+}
 
 const std::string& EventLog::path() const { return core_->path_; }
 
@@ -870,10 +878,9 @@ Result<std::vector<AppendOutcome>> EventLog::append(std::string_view broker, std
 
 Status EventLog::set_cursor(std::string_view consumer, std::string_view broker, uint64_t offset) {
   internal::EventLogCore* core = core_.get();
-  return core->call<Status>("set_cursor", 1,
-                            [core, c = std::string(consumer), b = std::string(broker), offset] {
-                              return core->apply_set_cursor(c, b, offset);
-                            });
+  return core->call<Status>("set_cursor", 1, [core, c = std::string(consumer), b = std::string(broker), offset] {
+    return core->apply_set_cursor(c, b, offset);
+  });
 }
 
 Status EventLog::set_cursor_async(std::string_view consumer, std::string_view broker, uint64_t offset,
@@ -890,11 +897,11 @@ Status EventLog::set_cursor_async(std::string_view consumer, std::string_view br
 Status EventLog::record_attempt(std::string_view consumer, uint64_t offset, uint32_t attempt_number,
                                 SystemTime next_attempt_at, std::string_view last_error) {
   internal::EventLogCore* core = core_.get();
-  return core->call<Status>("record_attempt", 1,
-                            [core, c = std::string(consumer), offset, attempt_number, next_attempt_at,
-                             e = std::string(last_error)] {
-                              return core->apply_record_attempt(c, offset, attempt_number, next_attempt_at, e);
-                            });
+  return core->call<Status>(
+      "record_attempt", 1,
+      [core, c = std::string(consumer), offset, attempt_number, next_attempt_at, e = std::string(last_error)] {
+        return core->apply_record_attempt(c, offset, attempt_number, next_attempt_at, e);
+      });
 }
 
 Status EventLog::record_attempt_async(std::string_view consumer, uint64_t offset, uint32_t attempt_number,
@@ -937,7 +944,8 @@ Result<CompactionReport> EventLog::compact(SystemTime now) {
   using R = Result<CompactionReport>;
   auto promise = std::make_shared<std::promise<R>>();
   auto future = promise->get_future();
-  auto task = std::make_unique<internal::CompactionTask>(*core_, now, [promise](R r) { promise->set_value(std::move(r)); });
+  auto task =
+      std::make_unique<internal::CompactionTask>(*core_, now, [promise](R r) { promise->set_value(std::move(r)); });
   if (Status st = core_->writer_->submit(std::move(task)); !st) return st.error();
   return future.get();
 }
@@ -947,11 +955,12 @@ Result<CompactionReport> EventLog::compact(SystemTime now) {
 Result<std::vector<LoggedEvent>> EventLog::read(std::string_view broker, uint64_t after_offset, size_t limit) {
   Connection& conn = *core_->read_;
   std::lock_guard lock(conn.mutex);
-  auto stmt = PreparedStatement::prepare(conn,
-                                         "SELECT e.event_offset, e.id, e.source, e.received_at, e.payload FROM events e "
-                                         "WHERE e.broker = (SELECT id FROM brokers WHERE name = ?1) "
-                                         "AND e.event_offset > ?2 ORDER BY e.event_offset LIMIT ?3;",
-                                         false);
+  auto stmt =
+      PreparedStatement::prepare(conn,
+                                 "SELECT e.event_offset, e.id, e.source, e.received_at, e.payload FROM events e "
+                                 "WHERE e.broker = (SELECT id FROM brokers WHERE name = ?1) "
+                                 "AND e.event_offset > ?2 ORDER BY e.event_offset LIMIT ?3;",
+                                 false);
   if (!stmt) return stmt.error();
   auto use = stmt->use();
   use.bind(1, broker).bind(2, as_sql(after_offset)).bind(3, as_sql(limit));
@@ -986,10 +995,11 @@ Result<uint64_t> EventLog::head(std::string_view broker) {
 }
 
 Result<uint64_t> EventLog::backlog(std::string_view broker) {
-  return read_number(*core_->read_,
-                     "SELECT b.head - COALESCE((SELECT MIN(c.cursor_offset) FROM consumers c WHERE c.broker = b.id), 0) "
-                     "FROM brokers b WHERE b.name = ?1;",
-                     broker, 0);
+  return read_number(
+      *core_->read_,
+      "SELECT b.head - COALESCE((SELECT MIN(c.cursor_offset) FROM consumers c WHERE c.broker = b.id), 0) "
+      "FROM brokers b WHERE b.name = ?1;",
+      broker, 0);
 }
 
 Result<std::optional<uint64_t>> EventLog::cursor(std::string_view consumer) {
@@ -1030,11 +1040,12 @@ Result<std::vector<PendingDelivery>> EventLog::unfinished(std::string_view consu
 Result<std::vector<uint64_t>> EventLog::finished_past_cursor(std::string_view consumer, size_t limit) {
   Connection& conn = *core_->read_;
   std::lock_guard lock(conn.mutex);
-  auto stmt = PreparedStatement::prepare(conn,
-                                         "SELECT d.event_offset FROM deliveries d JOIN consumers c ON c.name = d.consumer "
-                                         "WHERE d.consumer = ?1 AND d.outcome <> 0 AND d.event_offset > c.cursor_offset "
-                                         "ORDER BY d.event_offset LIMIT ?2;",
-                                         false);
+  auto stmt =
+      PreparedStatement::prepare(conn,
+                                 "SELECT d.event_offset FROM deliveries d JOIN consumers c ON c.name = d.consumer "
+                                 "WHERE d.consumer = ?1 AND d.outcome <> 0 AND d.event_offset > c.cursor_offset "
+                                 "ORDER BY d.event_offset LIMIT ?2;",
+                                 false);
   if (!stmt) return stmt.error();
   auto use = stmt->use();
   use.bind(1, consumer).bind(2, as_sql(limit));

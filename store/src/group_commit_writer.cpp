@@ -1,12 +1,15 @@
 #include "group_commit_writer.hpp"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
-#include <fmt/format.h>
-
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -61,6 +64,8 @@ void GroupCommitWriter::start() {
   thread_ = std::thread([this] {
     thread_id_.store(std::this_thread::get_id());
     run();
+    // Thread ids are reused: a later thread must not pass for the writer.
+    thread_id_.store(std::thread::id());
   });
 }
 
@@ -95,6 +100,7 @@ void GroupCommitWriter::close() {
     closing_ = true;
   }
   wake_.notify_one();
+  std::lock_guard lock(join_mutex_);
   if (thread_.joinable()) thread_.join();
 }
 
@@ -133,8 +139,10 @@ void GroupCommitWriter::run() {
       finished = closed();
     } else if (task) {
       auto done = task->step();
-      if (!done) finished = done.error();
-      else if (*done) finished = Status{};
+      if (!done)
+        finished = done.error();
+      else if (*done)
+        finished = Status{};
     }
     if (task && finished) task->complete(std::move(*finished));
 

@@ -45,8 +45,8 @@ class MaintenanceTask {
 };
 
 struct GroupCommitLimits {
-  size_t max_batch = 1000;   // weight per transaction (a heavier single job still goes alone)
-  size_t max_queued = 10000; // weight waiting in the queue
+  size_t max_batch = 1000;    // weight per transaction (a heavier single job still goes alone)
+  size_t max_queued = 10000;  // weight waiting in the queue
 };
 
 class GroupCommitWriter {
@@ -94,14 +94,15 @@ class GroupCommitWriter {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Queued> jobs_;                               // bounded: weight <= limits_.max_queued
+  std::deque<Queued> jobs_;  // bounded: weight <= limits_.max_queued
   size_t queued_weight_ = 0;
-  std::deque<std::unique_ptr<MaintenanceTask>> tasks_;    // a handful at most (compactions)
+  std::deque<std::unique_ptr<MaintenanceTask>> tasks_;  // a handful at most (compactions)
   bool closing_ = false;
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<std::thread::id> thread_id_{};
+  std::mutex join_mutex_;  // close() from two threads at once joins once
   std::thread thread_;
 };
 

@@ -34,8 +34,10 @@
 //   Every public call is safe from any thread, at any time between open() and destruction.
 //   Blocking calls (everything without _async) wait for disk I/O: keep them off io threads.
 //   Reads use their own connection, so they never wait behind a group commit (they do wait for
-//   one another: there is one read connection). Completion callbacks of the _async calls run on
-//   the writer thread: they must return quickly, must not throw, and must not call a blocking
+//   one another: there is one read connection). Each _async call either returns an error (and its
+//   callback never runs) or returns ok and its callback runs exactly once, on the writer thread,
+//   with the same result the blocking call would have returned. Completion callbacks run on the
+//   writer thread: they must return quickly, must not throw, and must not call a blocking
 //   write of this log (that would wait for the very thread it runs on: it aborts the process as a
 //   bug). Post back to your own executor from the callback.
 #pragma once
@@ -61,17 +63,17 @@ class EventLogCore;
 }
 
 // Error codes of the event log (kInsufficientStorage, 507, comes from code_store.hpp).
-inline constexpr std::string_view kLogBacklogFull = "log_backlog_full";              // 429, retryable
-inline constexpr std::string_view kEventLogClosed = "event_log_closed";              // 503, retryable
-inline constexpr std::string_view kEventBatchTooLarge = "event_batch_too_large";     // 413
-inline constexpr std::string_view kInvalidEvent = "invalid_event";                   // 400
-inline constexpr std::string_view kConsumerNotFound = "consumer_not_found";          // 404
-inline constexpr std::string_view kConsumerOnOtherBroker = "consumer_on_other_broker";  // 409
-inline constexpr std::string_view kOffsetOutOfRange = "offset_out_of_range";         // 400
-inline constexpr std::string_view kDeliveryFinished = "delivery_finished";           // 409
+inline constexpr std::string_view kLogBacklogFull = "log_backlog_full";                   // 429, retryable
+inline constexpr std::string_view kEventLogClosed = "event_log_closed";                   // 503, retryable
+inline constexpr std::string_view kEventBatchTooLarge = "event_batch_too_large";          // 413
+inline constexpr std::string_view kInvalidEvent = "invalid_event";                        // 400
+inline constexpr std::string_view kConsumerNotFound = "consumer_not_found";               // 404
+inline constexpr std::string_view kConsumerOnOtherBroker = "consumer_on_other_broker";    // 409
+inline constexpr std::string_view kOffsetOutOfRange = "offset_out_of_range";              // 400
+inline constexpr std::string_view kDeliveryFinished = "delivery_finished";                // 409
 inline constexpr std::string_view kInvalidEventLogOptions = "invalid_event_log_options";  // 500, at open
-inline constexpr std::string_view kEventLogDamaged = "event_log_damaged";            // 500, at open
-inline constexpr std::string_view kEventLogTooNew = "event_log_too_new";             // 500, at open
+inline constexpr std::string_view kEventLogDamaged = "event_log_damaged";                 // 500, at open
+inline constexpr std::string_view kEventLogTooNew = "event_log_too_new";                  // 500, at open
 
 // true for the 429 a full write queue gives: shed load, retry after error.retry_after_seconds.
 bool is_log_backlog_full(const Error& error);
@@ -132,7 +134,7 @@ struct ConsumerCounters {
   uint64_t delivered = 0;
   uint64_t dead_lettered = 0;
   uint64_t retrying = 0;
-  std::string last_error;                   // empty: none yet
+  std::string last_error;  // empty: none yet
   std::optional<SystemTime> last_error_at;
 };
 
@@ -144,11 +146,11 @@ struct CompactionReport {
 
 // Counters of this process's EventLog (not persisted); the commit count shows group commit.
 struct EventLogStats {
-  uint64_t commits = 0;            // transactions committed by the writer
-  uint64_t events_stored = 0;      // appended events actually written
-  uint64_t duplicates = 0;         // appended events suppressed as duplicates
-  uint64_t rejected_backlog = 0;   // writes refused with kLogBacklogFull
-  uint64_t queued = 0;             // events + bookkeeping calls waiting now
+  uint64_t commits = 0;           // transactions committed by the writer
+  uint64_t events_stored = 0;     // appended events actually written
+  uint64_t duplicates = 0;        // appended events suppressed as duplicates
+  uint64_t rejected_backlog = 0;  // writes refused with kLogBacklogFull
+  uint64_t queued = 0;            // events + bookkeeping calls waiting now
 };
 
 class EventLog {
@@ -172,7 +174,7 @@ class EventLog {
 
   // Stops accepting writes (they then fail with kEventLogClosed), commits every write already
   // queued, completes its callers and stops the writer thread. Reads keep working. Idempotent;
-  // blocks until the writer is done.
+  // blocks until the writer is done (so never from a completion callback).
   void close();
 
   // --- appending ---------------------------------------------------------------------------
@@ -186,7 +188,8 @@ class EventLog {
   Result<std::vector<AppendOutcome>> append(std::string_view broker, std::vector<NewEvent> events);
   // The same without blocking, for io threads. An error returned here (validation, a full queue,
   // a closed log) means the callback will never run. Otherwise `done` runs exactly once, on the
-  // writer thread, after the commit (or its failure).
+  // writer thread, after the commit (or its failure); for an empty list, at once on the calling
+  // thread.
   Status append_async(std::string_view broker, std::vector<NewEvent> events, AppendCallback done);
 
   // --- reading (own connection; never waits behind a commit) -------------------------------

@@ -60,7 +60,8 @@ class FakeClock final : public fnd::Clock {
 const fnd::SystemTime kWallStart = fnd::SystemTime(std::chrono::seconds(1767225600));
 
 NewEvent event(std::string id, std::string source = "/test", std::string payload = "") {
-  if (payload.empty()) payload = R"({"specversion":"1.0","id":")" + id + R"(","source":")" + source + R"(","type":"t"})";
+  if (payload.empty())
+    payload = R"({"specversion":"1.0","id":")" + id + R"(","source":")" + source + R"(","type":"t"})";
   return NewEvent{std::move(id), std::move(source), std::move(payload)};
 }
 
@@ -153,7 +154,9 @@ class FullDiskVfs {
   static int lock(sqlite3_file* f, int level) { return real(f)->pMethods->xLock(real(f), level); }
   static int unlock(sqlite3_file* f, int level) { return real(f)->pMethods->xUnlock(real(f), level); }
   static int check_reserved(sqlite3_file* f, int* out) { return real(f)->pMethods->xCheckReservedLock(real(f), out); }
-  static int file_control(sqlite3_file* f, int op, void* arg) { return real(f)->pMethods->xFileControl(real(f), op, arg); }
+  static int file_control(sqlite3_file* f, int op, void* arg) {
+    return real(f)->pMethods->xFileControl(real(f), op, arg);
+  }
   static int sector_size(sqlite3_file* f) { return real(f)->pMethods->xSectorSize(real(f)); }
   static int device(sqlite3_file* f) { return real(f)->pMethods->xDeviceCharacteristics(real(f)); }
   static int shm_map(sqlite3_file* f, int region, int size, int extend, void volatile** out) {
@@ -171,10 +174,10 @@ class FullDiskVfs {
   }
   static int unfetch(sqlite3_file*, sqlite3_int64, void*) { return SQLITE_OK; }
 
-  static constexpr sqlite3_io_methods kMethods = {3,         &close,     &read,      &write,          &truncate,
-                                                  &sync,     &file_size, &lock,      &unlock,         &check_reserved,
-                                                  &file_control, &sector_size, &device, &shm_map,     &shm_lock,
-                                                  &shm_barrier, &shm_unmap, &fetch, &unfetch};
+  static constexpr sqlite3_io_methods kMethods = {
+      3,         &close,       &read,           &write,        &truncate,    &sync,   &file_size,
+      &lock,     &unlock,      &check_reserved, &file_control, &sector_size, &device, &shm_map,
+      &shm_lock, &shm_barrier, &shm_unmap,      &fetch,        &unfetch};
 
   sqlite3_vfs* real_;
   sqlite3_vfs vfs_{};
@@ -391,10 +394,12 @@ TEST_CASE("a full write queue fails fast with a retryable 429", "[unit]") {
     for (int i = 0; i < 4; ++i) {
       std::vector<NewEvent> batch;
       for (int j = 0; j < (i == 3 ? 1 : 3); ++j) batch.push_back(event(std::to_string(i) + "-" + std::to_string(j)));
-      REQUIRE(log->append_async("orders", std::move(batch), [&](auto r) {
-                     if (r) committed += static_cast<int>(r->size());
-                     done.count_down();
-                   }).ok());
+      REQUIRE(log->append_async("orders", std::move(batch),
+                                [&](auto r) {
+                                  if (r) committed += static_cast<int>(r->size());
+                                  done.count_down();
+                                })
+                  .ok());
     }
     // 10 queued: one more event does not fit, neither through the async call nor the blocking one
     // (which must not wait for room).
@@ -558,16 +563,18 @@ TEST_CASE("the async bookkeeping calls complete on the writer thread", "[unit]")
   REQUIRE(log->set_cursor_async("trigger", "orders", 0, [&](fnd::Status st) { cursor_set.set_value(st); }).ok());
   CHECK(cursor_set.get_future().get().ok());
   std::promise<fnd::Status> attempted;
-  REQUIRE(log->record_attempt_async("trigger", 1, 1, kWallStart, "boom",
-                                    [&](fnd::Status st) { attempted.set_value(st); }).ok());
+  REQUIRE(
+      log->record_attempt_async("trigger", 1, 1, kWallStart, "boom", [&](fnd::Status st) { attempted.set_value(st); })
+          .ok());
   CHECK(attempted.get_future().get().ok());
   std::promise<fnd::Status> finished;
-  REQUIRE(log->finish_async("trigger", 1, DeliveryOutcome::delivered, "",
-                            [&](fnd::Status st) { finished.set_value(st); }).ok());
+  REQUIRE(
+      log->finish_async("trigger", 1, DeliveryOutcome::delivered, "", [&](fnd::Status st) { finished.set_value(st); })
+          .ok());
   CHECK(finished.get_future().get().ok());
   std::promise<fnd::Status> failed;
-  REQUIRE(log->finish_async("ghost", 1, DeliveryOutcome::delivered, "",
-                            [&](fnd::Status st) { failed.set_value(st); }).ok());
+  REQUIRE(log->finish_async("ghost", 1, DeliveryOutcome::delivered, "", [&](fnd::Status st) { failed.set_value(st); })
+              .ok());
   auto st = failed.get_future().get();
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().code == fnd::store::kConsumerNotFound);
@@ -582,8 +589,8 @@ TEST_CASE("one failing write in a batch fails alone", "[unit]") {
   std::promise<fnd::Result<std::vector<AppendOutcome>>> good;
   {
     WriterGate gate(*log);
-    REQUIRE(log->finish_async("ghost", 1, DeliveryOutcome::delivered, "", [&](fnd::Status st) { bad.set_value(st); })
-                .ok());
+    REQUIRE(
+        log->finish_async("ghost", 1, DeliveryOutcome::delivered, "", [&](fnd::Status st) { bad.set_value(st); }).ok());
     REQUIRE(log->append_async("orders", {event("a")}, [&](auto r) { good.set_value(std::move(r)); }).ok());
   }
   CHECK_FALSE(bad.get_future().get().ok());
@@ -616,7 +623,7 @@ TEST_CASE("compaction removes only old events every consumer has finished", "[un
 
   auto first = log->compact(now);
   REQUIRE(first.ok());
-  CHECK(first->events_removed == 3 + 2);  // orders 1-3 (slow's cursor), audit's two
+  CHECK(first->events_removed == 3 + 2);      // orders 1-3 (slow's cursor), audit's two
   CHECK(first->dedup_entries_removed == 10);  // all accepted 2 h ago; the window is 10 min
   CHECK(first->pages_reclaimed > 0);
   auto left = log->read("orders", 0, 100);
@@ -767,9 +774,9 @@ TEST_CASE("a full disk fails the whole batch with 507 and leaves nothing half-wr
   {
     WriterGate gate(*log);  // its own commit happened before the disk filled
     REQUIRE(log->append_async("orders", {event("b"), event("c")}, [&](auto r) { first.set_value(std::move(r)); }).ok());
-    REQUIRE(log->finish_async("trigger", 1, DeliveryOutcome::delivered, "", [&](fnd::Status st) {
-                   second.set_value(st);
-                 }).ok());
+    REQUIRE(
+        log->finish_async("trigger", 1, DeliveryOutcome::delivered, "", [&](fnd::Status st) { second.set_value(st); })
+            .ok());
   }
   auto r = first.get_future().get();
   REQUIRE_FALSE(r.ok());
@@ -798,8 +805,8 @@ TEST_CASE("a blocking write from a completion callback is a bug and aborts", "[u
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
-    ::close(STDERR_FILENO);           // keep the test output clean
-    ::signal(SIGABRT, SIG_DFL);       // Catch2's handler would report the expected abort
+    ::close(STDERR_FILENO);      // keep the test output clean
+    ::signal(SIGABRT, SIG_DFL);  // Catch2's handler would report the expected abort
     FakeClock clock;
     auto log = EventLog::open(path, {}, clock, kWallStart);
     if (!log) ::_exit(2);
@@ -841,8 +848,8 @@ TEST_CASE("event log throughput", "[.bench]") {
             for (uint64_t i = 0; !stop.load(); ++i) {
               std::vector<NewEvent> b;
               for (int j = 0; j < batch; ++j) {
-                b.push_back(NewEvent{std::to_string(t) + "-" + std::to_string(i) + "-" + std::to_string(j), "/shop",
-                                     payload});
+                b.push_back(
+                    NewEvent{std::to_string(t) + "-" + std::to_string(i) + "-" + std::to_string(j), "/shop", payload});
               }
               auto r = log->append("orders", std::move(b));
               if (!r) continue;
