@@ -56,6 +56,9 @@ Instance::Instance(std::string id, std::string function, uint32_t revision, uint
       port_(port),
       origin_(origin) {}
 
+Instance::Instance(std::string id, std::string function, uint32_t revision, uint64_t memory_limit)
+    : Instance(std::move(id), std::move(function), revision, memory_limit, nullptr, 0) {}
+
 Instance::~Instance() {
   if (pidfd_ >= 0) ::close(pidfd_);
   if (control_fd_ >= 0) ::close(control_fd_);

@@ -137,6 +137,9 @@ asio::awaitable<Result<Lease>> Scheduler::acquire(std::shared_ptr<const store::R
         memory_full = pool->slots.empty() && pool->starting == 0;
       }
     }
+    // A start may finish before we wait (a launcher that fails or succeeds without suspending):
+    // then there is nothing to wait for.
+    if (pool->least_loaded_free_slot() || (pool->start_failures != failures_seen && pool->starting == 0)) continue;
     if (pool->changed.waiting() >= options_.max_queued_per_revision) {
       co_return capacity_error("queue_full", fmt::format("function '{}' already has {} requests waiting for a free "
                                                          "instance, the queue limit; retry later or raise scale.max",

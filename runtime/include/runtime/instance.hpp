@@ -54,10 +54,11 @@ struct InstanceExit {
 
 class Instance {
  public:
-  // `netns` may be null for an instance that is never connected to (tests).
   Instance(std::string id, std::string function, uint32_t revision, uint64_t memory_limit,
            std::unique_ptr<internal::NetworkNamespace> netns, uint16_t port,
            InstanceOrigin origin = InstanceOrigin::container);
+  // An instance with no network namespace: never connected to (a scheduler's test double).
+  Instance(std::string id, std::string function, uint32_t revision, uint64_t memory_limit);
   ~Instance();
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;
