@@ -96,6 +96,48 @@ constexpr std::string_view kMigrations[] = {
         created_at INTEGER NOT NULL,
         PRIMARY KEY (function, number));
     )sql",
+    // Secrets: values sealed with AES-256-GCM under the master key (secret_store.cpp). Versions
+    // come from one sequence so that no version is ever reused.
+    R"sql(
+      CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL);
+      CREATE TABLE secret_values (
+        secret TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        sealed TEXT NOT NULL,
+        PRIMARY KEY (secret, key));
+      CREATE TABLE secret_versions (last INTEGER NOT NULL);
+      INSERT INTO secret_versions VALUES (0);
+    )sql",
+    // API tokens: only the SHA-256 of a token is stored. A revoked token keeps its row (so it is
+    // reported as revoked) and frees its name for a new token.
+    R"sql(
+      CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        function_patterns TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER);
+      CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL;
+    )sql",
+    // The audit log of mutating API calls, queried newest first and pruned by age.
+    R"sql(
+      CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        result TEXT NOT NULL,
+        detail TEXT NOT NULL);
+      CREATE INDEX audit_log_time ON audit_log (time);
+    )sql",
 };
 
 }  // namespace
