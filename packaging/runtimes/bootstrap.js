@@ -2,7 +2,7 @@
 //
 // Contract (see DESIGN.md, "Function contract"):
 //   /usr/bin/node /fnd/runtime/bootstrap.js
-//   /usr/bin/node /fnd/runtime/bootstrap.js --stem      a stem cell (see stemMain)
+//   /usr/bin/node /fnd/runtime/bootstrap.js --stem      a stem cell (docs/stem-cell-protocol.md)
 //   cwd and code dir: $FN_CODE_DIR (default /function, read-only)
 //   env: PORT (default 8080), FN_HANDLER, FN_NAME, FN_REVISION, plus the user's env.
 //

@@ -2,7 +2,7 @@
 #
 # Contract (see DESIGN.md, "Function contract"):
 #   /usr/bin/python3 -B -s /fnd/runtime/bootstrap.py MODE      MODE = python3 | shell
-#   /usr/bin/python3 -B -s /fnd/runtime/bootstrap.py --stem MODE   a stem cell (see stem_main)
+#   /usr/bin/python3 -B -s /fnd/runtime/bootstrap.py --stem MODE   a stem cell (docs/stem-cell-protocol.md)
 #   cwd and code dir: $FN_CODE_DIR (default /function, read-only)
 #   env: PORT (default 8080), FN_HANDLER, FN_NAME, FN_REVISION, plus the user's env.
 #
