@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES="build-essential cmake ninja-build pkg-config ccache git
   libboost1.81-dev libboost-json1.81-dev libssl-dev libsqlite3-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev libcurl4-openssl-dev libarchive-dev libcli11-dev catch2 librdkafka-dev
-  libsystemd-dev crun runc python3 nodejs curl sqlite3 procps tzdata kcat"
+  libsystemd-dev crun runc python3 nodejs curl sqlite3 procps tzdata kcat clang-tidy"
 
 missing=""
 for p in $PACKAGES; do

@@ -11,6 +11,7 @@
 #include "core/units.hpp"
 #include "query.hpp"
 #include "gateway/responses.hpp"
+#include <spdlog/spdlog.h>
 
 namespace fnd::gateway {
 

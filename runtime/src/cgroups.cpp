@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <vector>
 
 namespace fnd::runtime::internal {
 

@@ -206,7 +206,7 @@ Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revisio
   internal::ContainerConfig config;
   config.hostname = revision.function;
   config.args = std::move(*args);
-  for (const auto& [k, v] : spec.env) config.env.push_back(k + "=" + v);
+  for (const auto& [k, v] : spec.env) config.env.push_back(fmt::format("{}={}", k, v));
   for (auto& e : base_environment(options_.port)) config.env.push_back(std::move(e));
   config.env.push_back("FN_NAME=" + revision.function);
   config.env.push_back(fmt::format("FN_REVISION={}", revision.number));

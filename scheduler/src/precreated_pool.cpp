@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 
 #include "runtime/container_runtime.hpp"
+#include <spdlog/spdlog.h>
 
 namespace fnd::scheduler::internal {
 

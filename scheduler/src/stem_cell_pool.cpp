@@ -5,6 +5,7 @@
 
 #include "core/units.hpp"
 #include "runtime/container_runtime.hpp"
+#include <spdlog/spdlog.h>
 
 namespace fnd::scheduler::internal {
 

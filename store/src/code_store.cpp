@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <filesystem>
@@ -322,8 +323,10 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
   for (const auto& file : written) {
     if (Status st = verify(file, root); !st) return st.error();
   }
-  for (auto it = directories.rbegin(); it != directories.rend(); ++it) {
-    if (Status st = sync_directory(*it, root); !st) return st.error();
+  // Deepest first: a directory is synced after everything created in it.
+  std::reverse(directories.begin(), directories.end());
+  for (const auto& dir : directories) {
+    if (Status st = sync_directory(dir, root); !st) return st.error();
   }
   ::chmod(tmp.c_str(), 0755);
   // Published in one step, complete: a crash before this leaves only a .tmp- folder.

@@ -11,6 +11,7 @@
 
 #include "fnctl/client.hpp"
 #include "commands.hpp"
+#include <sys/stat.h>
 
 namespace fnd::fnctl {
 

@@ -11,6 +11,7 @@
 
 #include "core/notifier.hpp"
 #include "runtime/instance.hpp"
+#include <fmt/format.h>
 
 namespace fnd::scheduler {
 namespace {
