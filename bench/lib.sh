@@ -1,7 +1,7 @@
 # Shared by the benchmark scripts: start a private fnd, deploy functions, record results.
 # Source it from a script that has cd'ed to the repository root. Needs root and a built tree.
-FND=build/fnd
-FNCTL=build/src/fnctl/fnctl
+FND=${FND:-build/src/fnd/fnd}
+FNCTL=${FNCTL:-build/src/fnctl/fnctl}
 PY=/usr/bin/python3
 BENCH_WORK=$(mktemp -d /tmp/fnd-bench-XXXXXX)
 FND_PID=""

@@ -17,7 +17,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-asio::awaitable<bool> AdminApi::handle(Request& request, std::string_view rest, beast::tcp_stream& client) {
+asio::awaitable<bool> AdminApi::handle(Request& request, std::string_view rest, TimedSocket& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   std::string_view path = rest.substr(0, rest.find('?'));
@@ -33,7 +33,7 @@ asio::awaitable<bool> AdminApi::handle(Request& request, std::string_view rest, 
                                  version, keep_alive);
 }
 
-asio::awaitable<bool> AdminApi::backup(Request& request, beast::tcp_stream& client) {
+asio::awaitable<bool> AdminApi::backup(Request& request, TimedSocket& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   std::string file = fmt::format("{}/backup-{:016x}.db", scratch_dir_, std::random_device{}() * 0x9e3779b97f4a7c15ULL);

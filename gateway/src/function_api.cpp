@@ -74,7 +74,7 @@ json::object log_line_json(const store::LogLine& line) {
 
 }  // namespace
 
-asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view rest, beast::tcp_stream& client) {
+asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view rest, TimedSocket& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   std::string_view query;
@@ -112,7 +112,7 @@ asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view res
                                  version, keep_alive);
 }
 
-asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string& name, beast::tcp_stream& client) {
+asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string& name, TimedSocket& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   auto body = parse_json(request.body());
@@ -136,7 +136,7 @@ asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string&
   co_return co_await write_json(client, deployed->created ? 201 : 200, out, version, keep_alive, headers);
 }
 
-asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string& name, beast::tcp_stream& client) {
+asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string& name, TimedSocket& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   std::string archive = std::move(request.body());
@@ -154,7 +154,7 @@ asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string&
   co_return co_await write_json(client, 201, out, version, keep_alive);
 }
 
-asio::awaitable<bool> FunctionApi::list(Request& request, beast::tcp_stream& client) {
+asio::awaitable<bool> FunctionApi::list(Request& request, TimedSocket& client) {
   auto functions = repository_.list();
   if (!functions) co_return co_await write_error(client, functions.error(), request.version(), request.keep_alive());
   json::array items;
@@ -174,7 +174,7 @@ asio::awaitable<bool> FunctionApi::list(Request& request, beast::tcp_stream& cli
   co_return co_await write_json(client, 200, out, request.version(), request.keep_alive());
 }
 
-asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string& name, beast::tcp_stream& client) {
+asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string& name, TimedSocket& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   auto record = repository_.find(name);
@@ -219,7 +219,7 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
   co_return co_await write_json(client, 200, out, version, keep_alive, headers);
 }
 
-asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& name, beast::tcp_stream& client) {
+asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& name, TimedSocket& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   auto stopped = co_await deployments_.remove(name);
@@ -233,7 +233,7 @@ bool FunctionApi::known(std::string_view name) const {
 }
 
 asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& name, std::string_view query,
-                                        beast::tcp_stream& client) {
+                                        TimedSocket& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   if (!known(name)) co_return co_await write_error(client, deployments_.directory().not_found(name), version, keep_alive);

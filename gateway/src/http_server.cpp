@@ -62,7 +62,7 @@ void refuse(int fd, const std::string& answer) {
 }
 
 bool client_went_away(const boost::system::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == beast::error::timeout ||
+  return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == asio::error::timed_out ||
          ec == asio::error::operation_aborted || ec == asio::error::connection_reset || ec == asio::error::eof ||
          ec == asio::error::broken_pipe;
 }
@@ -76,7 +76,7 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
 // After an error answer to a request whose body was not read: stop sending, then read and drop
 // what the client still sends for a moment, so that its unread data does not turn our close into
 // a reset that destroys the answer before the client reads it.
-asio::awaitable<void> linger(beast::tcp_stream& stream) {
+asio::awaitable<void> linger(TimedSocket& stream) {
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream.expires_after(kLingerTime);
@@ -187,7 +187,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, uint64_t id) {
   boost::system::error_code address_ec;
   auto peer = socket.remote_endpoint(address_ec);
   std::string client_address = address_ec ? std::string() : peer.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
+  TimedSocket stream(std::move(socket));
   Session& session = sessions_[id];
   session.stream = &stream;
   beast::flat_buffer buffer;
@@ -238,13 +238,17 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, uint64_t id) {
       break;
     }
     parser.body_limit(limit);
-    stream.expires_after(options_.read_timeout);
-    if (send_continue && !parser.is_done()) {
-      http::response<http::empty_body> cont(http::status::continue_, version);
-      auto [cec, cn] = co_await http::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
-      if (cec) break;
+    // A request without a body (most) is complete already: no read, no trip through the loop.
+    boost::system::error_code body_ec;
+    if (!parser.is_done()) {
+      stream.expires_after(options_.read_timeout);
+      if (send_continue) {
+        http::response<http::empty_body> cont(http::status::continue_, version);
+        auto [cec, cn] = co_await http::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
+        if (cec) break;
+      }
+      std::tie(body_ec, std::ignore) = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     }
-    auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     if (body_ec) {
       if (body_ec == http::error::body_limit) {
         co_await write_error(stream, handler_.body_too_large(header, 0), version, false);
@@ -257,7 +261,8 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, uint64_t id) {
       break;
     }
     stream.expires_never();
-    bool keep_alive = co_await handler_.handle(parser.release(), stream, client_address);
+    Request request = parser.release();
+    bool keep_alive = co_await handler_.handle(request, stream, client_address);
     if (!keep_alive) break;
   }
   boost::system::error_code ignored;
@@ -279,7 +284,7 @@ asio::awaitable<void> HttpServer::drain(std::chrono::steady_clock::time_point de
     co_await session_closed_.wait_until(deadline);
   }
   for (auto& [id, session] : sessions_) session.stream->cancel();
-  for (auto& [id, session] : sessions_) session.stream->socket().close(ec);
+  for (auto& [id, session] : sessions_) session.stream->close();
   auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (!sessions_.empty() && std::chrono::steady_clock::now() < grace) co_await session_closed_.wait_until(grace);
 }

@@ -9,8 +9,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/container/small_vector.hpp>
 #include <fmt/format.h>
-#include <vector>
+#include <span>
 
 #include "gateway/responses.hpp"
 
@@ -24,7 +26,7 @@ using namespace std::chrono_literals;
 namespace {
 
 // Resolves when the client closes or resets its connection (or when cancelled).
-asio::awaitable<void> watch_for_hangup(beast::tcp_stream& client) {
+asio::awaitable<void> watch_for_hangup(TimedSocket& client) {
   auto& socket = client.socket();
   while (true) {
     auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
@@ -47,37 +49,44 @@ asio::awaitable<void> watch_for_hangup(beast::tcp_stream& client) {
 // the connection marks the end of the body).
 class ClientSink final : public scheduler::ResponseSink {
  public:
-  ClientSink(beast::tcp_stream& client, unsigned version, bool keep_alive, std::chrono::milliseconds timeout)
+  ClientSink(TimedSocket& client, unsigned version, bool keep_alive, std::chrono::milliseconds timeout)
       : client_(client), version_(version), keep_alive_(keep_alive), timeout_(timeout) {}
 
+  // Not a coroutine itself: the head is built at once and send() is the only frame.
   asio::awaitable<bool> begin(const scheduler::ResponseHead& head, std::string_view body, bool last) override {
-    head_.clear();
-    fmt::format_to(std::back_inserter(head_), "HTTP/1.{} {} {}\r\n", version_ == 10 ? 0 : 1, head.status,
+    auto out = std::back_inserter(head_);
+    fmt::format_to(out, "HTTP/1.{} {} {}\r\n", version_ == 10 ? 0 : 1, head.status,
                    head.reason.empty() ? std::string_view(http::obsolete_reason(static_cast<http::status>(head.status)))
                                        : head.reason);
-    for (const auto& field : head.headers) head_.append(field.name).append(": ").append(field.value).append("\r\n");
-    if (!head.has_body) {
-      if (head.content_length) fmt::format_to(std::back_inserter(head_), "Content-Length: {}\r\n", *head.content_length);
-    } else if (head.content_length) {
-      fmt::format_to(std::back_inserter(head_), "Content-Length: {}\r\n", *head.content_length);
+    for (const auto& field : head.headers) {
+      append(field.name);
+      append(": ");
+      append(field.value);
+      append("\r\n");
+    }
+    if (head.content_length) {
+      fmt::format_to(out, "Content-Length: {}\r\n", *head.content_length);
+    } else if (!head.has_body) {
     } else if (version_ >= 11) {
       chunked_ = true;
-      head_.append("Transfer-Encoding: chunked\r\n");
+      append("Transfer-Encoding: chunked\r\n");
     } else {
       keep_alive_ = false;  // the body ends with the connection
     }
-    if (version_ >= 11 && !keep_alive_) head_.append("Connection: close\r\n");
-    if (version_ == 10 && keep_alive_) head_.append("Connection: keep-alive\r\n");
-    head_.append("\r\n");
-    client_.expires_after(timeout_ + 30s);
-    co_return co_await send(head_, body, last);
+    if (version_ >= 11 && !keep_alive_) append("Connection: close\r\n");
+    if (version_ == 10 && keep_alive_) append("Connection: keep-alive\r\n");
+    append("\r\n");
+    client_.expires_after(timeout_);
+    return send(std::string_view(head_.data(), head_.size()), body, last);
   }
 
-  asio::awaitable<bool> more(std::string_view body, bool last) override { co_return co_await send({}, body, last); }
+  asio::awaitable<bool> more(std::string_view body, bool last) override { return send({}, body, last); }
 
   bool keep_alive() const { return keep_alive_ && done_; }
 
  private:
+  void append(std::string_view text) { head_.append(text.data(), text.data() + text.size()); }
+
   // One write for whatever goes out now: the head (first time), the chunk framing and the body.
   asio::awaitable<bool> send(std::string_view head, std::string_view body, bool last) {
     std::array<asio::const_buffer, 5> parts;
@@ -95,7 +104,7 @@ class ClientSink final : public scheduler::ResponseSink {
       done_ = last;
       co_return true;
     }
-    auto [ec, written] = co_await asio::async_write(client_, std::span(parts.data(), n), asio::as_tuple(asio::use_awaitable));
+    auto ec = co_await write_all(client_, std::span<const asio::const_buffer>(parts.data(), n));
     if (ec) co_return false;
     if (last) {
       done_ = true;
@@ -104,27 +113,35 @@ class ClientSink final : public scheduler::ResponseSink {
     co_return true;
   }
 
-  beast::tcp_stream& client_;
+  TimedSocket& client_;
   unsigned version_;
   bool keep_alive_;
   std::chrono::milliseconds timeout_;
   bool chunked_ = false;
   bool done_ = false;
-  std::string head_;
+  // Kept inline: a usual head needs no allocation.
+  fmt::basic_memory_buffer<char, 1024> head_;
 };
 
 }  // namespace
 
-asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_view name, std::string_view target,
-                                                beast::tcp_stream& client, std::string_view client_address) {
+asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_view function_target, TimedSocket& client,
+                                                std::string_view client_address) {
+  const size_t end = function_target.find_first_of("/?");
+  const std::string_view name = function_target.substr(0, end);
+  std::string_view rest = end == std::string_view::npos ? std::string_view() : function_target.substr(end);
+  // The function always sees an absolute path: "NAME" and "NAME?x" become "/" and "/?x".
+  std::string rooted;
+  std::string_view target = rest;
+  if (rest.empty() || rest.front() == '?') target = rooted.append("/").append(rest);
   const unsigned version = request.version();
   const bool client_keep_alive = request.keep_alive();
-  std::vector<scheduler::HeaderField> fields;
-  fields.reserve(16);
+  boost::container::small_vector<scheduler::HeaderField, 24> fields;
   for (const auto& field : request) fields.push_back({field.name_string(), field.value()});
   scheduler::InvocationRequest call{request.method_string(), target, fields, request.body(), client_address, {},
                                     [&client]() { return watch_for_hangup(client); }};
-  ClientSink sink(client, version, client_keep_alive, std::chrono::seconds(60));
+  // The write timeout covers the whole answer: a client that reads nothing for that long is gone.
+  ClientSink sink(client, version, client_keep_alive, std::chrono::seconds(90));
   scheduler::InvocationOutcome outcome = co_await invoker_.invoke(name, call, sink);
   if (outcome.error) co_return co_await write_error(client, *outcome.error, version, client_keep_alive);
   if (!outcome.answered) co_return false;  // the client hung up while it waited

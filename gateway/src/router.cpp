@@ -48,19 +48,18 @@ Error Router::body_too_large(const http::request_header<>& header, uint64_t size
                                                      "endpoint", what, format_bytes(limit), limit), 413);
 }
 
-asio::awaitable<bool> Router::handle(Request request, boost::beast::tcp_stream& client, std::string_view client_address) {
+asio::awaitable<bool> Router::handle(Request& request, TimedSocket& client, std::string_view client_address) {
+  std::string_view target = request.target();
+  if (target.starts_with(kFunctionPrefix)) {
+    return invocations_.invoke(request, target.substr(kFunctionPrefix.size()), client, client_address);
+  }
+  return handle_other(request, client);
+}
+
+asio::awaitable<bool> Router::handle_other(Request& request, TimedSocket& client) {
   std::string_view target = request.target();
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
-
-  if (target.starts_with(kFunctionPrefix)) {
-    std::string_view rest = target.substr(kFunctionPrefix.size());
-    size_t end = rest.find_first_of("/?");
-    std::string name(rest.substr(0, end));
-    std::string suffix(end == std::string_view::npos ? "" : rest.substr(end));
-    if (suffix.empty() || suffix.front() == '?') suffix.insert(0, "/");
-    co_return co_await invocations_.invoke(request, name, suffix, client, client_address);
-  }
   if (target.starts_with(kApiFunctions) &&
       (target.size() == kApiFunctions.size() || target[kApiFunctions.size()] == '/' || target[kApiFunctions.size()] == '?')) {
     co_return co_await api_.handle(request, target.substr(kApiFunctions.size()), client);

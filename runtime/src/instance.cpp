@@ -149,15 +149,11 @@ asio::awaitable<Result<tcp::socket>> Instance::connect() {
   co_return std::move(socket);
 }
 
-asio::awaitable<Result<tcp::socket>> Instance::connection() {
-  // A pooled connection the function has closed meanwhile is caught by the caller's retry on a
-  // fresh connection; probing each one here would cost syscalls on every invocation.
-  if (!idle_connections_.empty()) {
-    tcp::socket socket = std::move(idle_connections_.back());
-    idle_connections_.pop_back();
-    co_return std::move(socket);
-  }
-  co_return co_await connect();
+std::optional<tcp::socket> Instance::take_idle_connection() {
+  if (idle_connections_.empty()) return std::nullopt;
+  tcp::socket socket = std::move(idle_connections_.back());
+  idle_connections_.pop_back();
+  return socket;
 }
 
 void Instance::keep_idle_connection(tcp::socket socket) {

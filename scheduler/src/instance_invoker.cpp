@@ -6,15 +6,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <array>
 #include <cctype>
 #include <fmt/format.h>
 
 #include "core/units.hpp"
+#include "core/timed_socket.hpp"
+#include "response_reader.hpp"
 #include "runtime/instance.hpp"
 
 namespace fnd::scheduler {
@@ -27,27 +26,11 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr size_t kRelayBufferBytes = 64 * 1024;
+constexpr size_t kReadBytes = 16 * 1024;
+constexpr uint32_t kHeaderLimit = 64 * 1024;  // of a function's answer
 constexpr size_t kMaxSpares = 256;
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  }
-  return true;
-}
-
-// Fields that describe one connection or the message's framing, never passed on (RFC 9110 7.6.1);
-// Expect is answered by whoever read the request.
-bool is_hop_by_hop(std::string_view name) {
-  constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                                            "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-                                            "content-length", "expect"};
-  for (auto hop : kHopByHop) {
-    if (equals_ignoring_case(name, hop)) return true;
-  }
-  return false;
-}
+bool is_head_method(std::string_view method) { return method == "HEAD"; }
 
 // Why an exchange with an instance failed before its answer began.
 Error exchange_failure(const runtime::Instance& instance, std::string_view function, const boost::system::error_code& ec) {
@@ -92,28 +75,31 @@ void serialize_request_head(const InvocationRequest& request, std::string& out) 
 
 bool is_capacity_error(const Error& error) { return error.retry_after_seconds > 0; }
 
-std::unique_ptr<char[]> InstanceInvoker::take_relay_buffer() {
-  if (spare_relay_buffers_.empty()) return std::unique_ptr<char[]>(new char[kRelayBufferBytes]);
-  auto buffer = std::move(spare_relay_buffers_.back());
-  spare_relay_buffers_.pop_back();
-  return buffer;
+struct InstanceInvoker::Exchange {
+  explicit Exchange(const asio::any_io_executor& executor) : upstream(executor) {}
+  TimedSocket upstream;
+  beast::flat_buffer buffer;  // read from the instance, not parsed yet
+  std::string request_head;
+  ResponseHeadStorage response_head;
+  std::unique_ptr<char[]> relay = std::make_unique<char[]>(kRelayBufferBytes);  // body on its way to the sink
+};
+
+InstanceInvoker::InstanceInvoker(const FunctionDirectory& directory, Scheduler& scheduler, MetricsRegistry& metrics,
+                                 std::chrono::milliseconds start_timeout)
+    : directory_(directory), scheduler_(scheduler), metrics_(metrics), start_timeout_(start_timeout) {}
+
+InstanceInvoker::~InstanceInvoker() = default;
+
+std::unique_ptr<InstanceInvoker::Exchange> InstanceInvoker::take_exchange() {
+  if (spare_exchanges_.empty()) return std::make_unique<Exchange>(scheduler_.executor());
+  auto exchange = std::move(spare_exchanges_.back());
+  spare_exchanges_.pop_back();
+  return exchange;
 }
 
-void InstanceInvoker::return_relay_buffer(std::unique_ptr<char[]> buffer) {
-  if (spare_relay_buffers_.size() < kMaxSpares) spare_relay_buffers_.push_back(std::move(buffer));
-}
-
-std::unique_ptr<beast::tcp_stream> InstanceInvoker::take_stream(asio::ip::tcp::socket socket) {
-  if (spare_streams_.empty()) return std::make_unique<beast::tcp_stream>(std::move(socket));
-  auto stream = std::move(spare_streams_.back());
-  spare_streams_.pop_back();
-  stream->socket() = std::move(socket);
-  return stream;
-}
-
-void InstanceInvoker::return_stream(std::unique_ptr<beast::tcp_stream> stream) {
-  // Only streams whose exchange finished cleanly come back, without a socket and with no timer set.
-  if (spare_streams_.size() < kMaxSpares) spare_streams_.push_back(std::move(stream));
+void InstanceInvoker::return_exchange(std::unique_ptr<Exchange> exchange) {
+  // Only exchanges that finished come back: no operation pending, the socket closed or given away.
+  if (spare_exchanges_.size() < kMaxSpares) spare_exchanges_.push_back(std::move(exchange));
 }
 
 FunctionMetrics& InstanceInvoker::metrics_for(std::string_view function) {
@@ -182,21 +168,30 @@ asio::awaitable<InvocationOutcome> InstanceInvoker::invoke(std::string_view name
   runtime::Instance& instance = lease->instance();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
 
-  std::string head;
-  serialize_request_head(request, head);
-  const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(head), asio::buffer(request.body)};
+  auto exchange = take_exchange();
+  Exchange& x = *exchange;
+  serialize_request_head(request, x.request_head);
+  const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(x.request_head), asio::buffer(request.body)};
 
+  const bool head_request = is_head_method(request.method);
+  std::optional<ResponseReader> reader;
+  auto new_reader = [&] {
+    reader.emplace(x.response_head);
+    reader->eager(true);
+    reader->body_limit(boost::none);
+    reader->header_limit(kHeaderLimit);
+    if (head_request) reader->skip(true);
+    reader->set_output(x.relay.get(), kRelayBufferBytes);
+  };
   // One retry, only on a reused pooled connection the instance had closed while idle, and only
   // before any byte of the answer came back.
   boost::system::error_code ec;
-  beast::flat_buffer upstream_buffer;
-  std::unique_ptr<beast::tcp_stream> upstream;
-  std::optional<http::response_parser<http::buffer_body>> parser;
-  const bool head_request = equals_ignoring_case(request.method, "HEAD");
   for (int attempt = 0; attempt < 2; ++attempt) {
     // No co_await inside ?: here: GCC 12 mishandles the temporaries of a conditional co_await.
     Result<asio::ip::tcp::socket> socket = make_error("connect_failed", "not connected");
-    if (attempt == 0) socket = co_await instance.connection();
+    std::optional<asio::ip::tcp::socket> idle;
+    if (attempt == 0) idle = instance.take_idle_connection();
+    if (idle) socket = std::move(*idle);
     else socket = co_await instance.connect();
     if (!socket) {
       lease->recycle();
@@ -204,26 +199,35 @@ asio::awaitable<InvocationOutcome> InstanceInvoker::invoke(std::string_view name
       outcome.error = exchange_failure(instance, name, asio::error::connection_refused);
       co_return outcome;
     }
-    upstream = take_stream(std::move(*socket));
-    upstream->expires_at(deadline);
-    upstream_buffer.clear();
-    parser.emplace();
-    parser->body_limit(boost::none);
-    if (head_request) parser->skip(true);
-    std::tie(ec, std::ignore) = co_await asio::async_write(*upstream, request_buffers, asio::as_tuple(asio::use_awaitable));
-    // Interim answers (100 Continue, 103 Early Hints) are dropped: only the final one is relayed.
+    x.upstream.reset(std::move(*socket));
+    x.upstream.expires_at(deadline);
+    x.buffer.clear();
+    new_reader();
+    ec = co_await write_all(x.upstream, request_buffers);
+    // The head, parsed as it arrives (with the start of the body, when it came along). Interim
+    // answers (100 Continue, 103 Early Hints) are dropped: only the final one is relayed.
     while (!ec) {
-      std::tie(ec, std::ignore) = co_await http::async_read_header(*upstream, upstream_buffer, *parser, asio::as_tuple(asio::use_awaitable));
-      if (ec || parser->get().result_int() >= 200 || parser->get().result_int() == 101) break;
-      parser.emplace();
-      parser->body_limit(boost::none);
-      if (head_request) parser->skip(true);
+      if (x.buffer.size() > 0) {
+        size_t used = reader->put(x.buffer.data(), ec);
+        x.buffer.consume(used);
+        if (ec == http::error::need_more || ec == http::error::need_buffer) ec = {};
+        if (ec) break;
+        if (reader->is_header_done()) {
+          if (reader->status() >= 200 || reader->status() == 101) break;
+          new_reader();
+          continue;
+        }
+      }
+      auto [read_ec, n] = co_await x.upstream.async_read_some(x.buffer.prepare(kReadBytes), asio::as_tuple(asio::use_awaitable));
+      x.buffer.commit(n);
+      if (read_ec == asio::error::eof) ec = reader->got_some() ? http::error::partial_message : http::error::end_of_stream;
+      else ec = read_ec;
     }
-    if (!ec || ec == beast::error::timeout) break;
+    if (!ec || x.upstream.expired()) break;
     bool instance_alive = !co_await instance.wait_for_exit(attempt == 0 ? 20ms : 300ms);
     if (!instance_alive || attempt == 1) break;
   }
-  if (ec == beast::error::timeout) {
+  if (x.upstream.expired()) {
     lease->recycle();
     outcome.error = timed_out(name, timeout, false);
     co_return outcome;
@@ -234,51 +238,52 @@ asio::awaitable<InvocationOutcome> InstanceInvoker::invoke(std::string_view name
     outcome.error = exchange_failure(instance, name, ec);
     co_return outcome;
   }
-  auto& upstream_response = parser->get();
-  if (upstream_response.result() == http::status::switching_protocols) {
+  const unsigned status = reader->status();
+  if (status == 101) {
     // Nothing asked for an upgrade (Upgrade is not forwarded), and what follows is not HTTP.
     outcome.error = make_error(std::string(kFunctionBadAnswer),
         fmt::format("function '{}' answered 101 Switching Protocols, which fnd does not relay; see fnctl logs {}", name, name), 502);
     co_return outcome;
   }
-
-  // The head, as views into the parser's fields (valid until the parser goes).
-  std::vector<HeaderField> fields;
-  fields.reserve(16);
-  for (const auto& field : upstream_response) {
-    if (!is_hop_by_hop(field.name_string())) fields.push_back({field.name_string(), field.value()});
-  }
-  const unsigned status = upstream_response.result_int();
   std::optional<uint64_t> content_length;
-  if (auto length = parser->content_length()) content_length = *length;
-  ResponseHead response_head{status, upstream_response.reason(), fields, content_length,
-                             !head_request && status != 204 && status != 304 && status >= 200};
+  if (auto length = reader->content_length()) content_length = *length;
+  const ResponseHead response_head{status, reader->reason(), reader->fields(), content_length,
+                                   !head_request && status != 204 && status != 304};
 
-  std::unique_ptr<char[]> chunk = take_relay_buffer();
-  struct ReturnBuffer {
-    InstanceInvoker* invoker;
-    std::unique_ptr<char[]>& buffer;
-    ~ReturnBuffer() { invoker->return_relay_buffer(std::move(buffer)); }
-  } return_buffer{this, chunk};
-  // Each round reads what the function sent and hands it on; the first hand-over carries the head
-  // too, so a small answer leaves in one send.
+  // Each round parses what the function sent into the relay buffer and hands it on; the first
+  // hand-over carries the head too, so a small answer leaves in one send.
   bool upstream_failed = false;
   bool first = true;
   while (true) {
-    size_t got = 0;
-    if (!parser->is_done()) {
-      parser->get().body().data = chunk.get();
-      parser->get().body().size = kRelayBufferBytes;
-      std::tie(ec, std::ignore) = co_await http::async_read(*upstream, upstream_buffer, *parser, asio::as_tuple(asio::use_awaitable));
-      if (ec == http::error::need_buffer) ec = {};
+    while (!reader->is_done() && x.buffer.size() > 0 && !reader->output_full()) {
+      size_t used = reader->put(x.buffer.data(), ec);
+      x.buffer.consume(used);
+      if (ec == http::error::need_more || ec == http::error::need_buffer) {
+        ec = {};
+        break;
+      }
+      if (ec) break;
+    }
+    if (ec) {
+      upstream_failed = true;
+      break;
+    }
+    const bool last = reader->is_done();
+    if (!last && reader->body_size() == 0) {
+      auto [read_ec, n] = co_await x.upstream.async_read_some(x.buffer.prepare(kReadBytes), asio::as_tuple(asio::use_awaitable));
+      x.buffer.commit(n);
+      if (read_ec == asio::error::eof) {
+        reader->put_eof(ec);  // the end of a body that runs to the end of the connection, else cut short
+      } else {
+        ec = read_ec;
+      }
       if (ec) {
         upstream_failed = true;
         break;
       }
-      got = kRelayBufferBytes - parser->get().body().size;
+      continue;
     }
-    const bool last = parser->is_done();
-    std::string_view piece(chunk.get(), got);
+    std::string_view piece(x.relay.get(), reader->body_size());
     bool delivered = false;
     if (first) {
       delivered = co_await sink.begin(response_head, piece, last);
@@ -289,26 +294,27 @@ asio::awaitable<InvocationOutcome> InstanceInvoker::invoke(std::string_view name
       delivered = co_await sink.more(piece, last);
     }
     // The receiver went away mid-answer: the upstream connection has unread data, so it is
-    // dropped (closed with `upstream`) instead of pooled; the instance itself is fine.
+    // dropped (closed with the exchange) instead of pooled; the instance itself is fine.
     if (!delivered) co_return outcome;
     if (last) break;
+    reader->set_output(x.relay.get(), kRelayBufferBytes);
   }
   if (upstream_failed) {
-    if (ec == beast::error::timeout) lease->recycle();
+    const bool expired = x.upstream.expired();
+    if (expired) lease->recycle();
     if (!outcome.answered) {
       co_await instance.wait_for_exit(300ms);
-      outcome.error = ec == beast::error::timeout ? timed_out(name, timeout, true) : exchange_failure(instance, name, ec);
+      outcome.error = expired ? timed_out(name, timeout, true) : exchange_failure(instance, name, ec);
     }
     co_return outcome;  // answered: too late for an error; the sink's receiver sees a cut answer
   }
   outcome.complete = true;
   // Reused only when the exchange ended exactly at a message boundary: any byte past the answer
   // would otherwise be read as the start of the next caller's answer.
-  if (parser->keep_alive() && parser->is_done() && upstream_buffer.size() == 0) {
-    upstream->expires_never();
-    instance.keep_idle_connection(upstream->release_socket());
-    return_stream(std::move(upstream));
-  }
+  x.upstream.expires_never();
+  if (reader->keep_alive() && x.buffer.size() == 0) instance.keep_idle_connection(x.upstream.release_socket());
+  else x.upstream.close();
+  return_exchange(std::move(exchange));
   co_return outcome;
 }
 

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -25,8 +24,8 @@ class InstanceInvoker final : public Invoker {
   // `start_timeout` is how long a new instance may take to accept connections: added to the
   // function's timeout, it bounds how long a request waits for an instance.
   InstanceInvoker(const FunctionDirectory& directory, Scheduler& scheduler, MetricsRegistry& metrics,
-                  std::chrono::milliseconds start_timeout)
-      : directory_(directory), scheduler_(scheduler), metrics_(metrics), start_timeout_(start_timeout) {}
+                  std::chrono::milliseconds start_timeout);
+  ~InstanceInvoker() override;
 
   boost::asio::awaitable<InvocationOutcome> invoke(std::string_view name, const InvocationRequest& request,
                                                    ResponseSink& sink) override;
@@ -36,20 +35,19 @@ class InstanceInvoker final : public Invoker {
   // newer one replaced it while waiting.
   boost::asio::awaitable<Result<Lease>> wait_for_lease(std::shared_ptr<const store::Revision>& revision,
                                                        std::string_view name, const InvocationRequest& request);
-  // Relay buffers and upstream streams (a beast::tcp_stream allocates its state when built) are
-  // reused across invocations, a bounded number of each, rather than allocated per request.
-  std::unique_ptr<char[]> take_relay_buffer();
-  void return_relay_buffer(std::unique_ptr<char[]> buffer);
-  std::unique_ptr<boost::beast::tcp_stream> take_stream(boost::asio::ip::tcp::socket socket);
-  void return_stream(std::unique_ptr<boost::beast::tcp_stream> stream);
+  // What one exchange with an instance needs besides the connection itself (buffers, the parsed
+  // head's storage): reused across invocations, a bounded number kept, rather than allocated per
+  // request.
+  struct Exchange;
+  std::unique_ptr<Exchange> take_exchange();
+  void return_exchange(std::unique_ptr<Exchange> exchange);
   FunctionMetrics& metrics_for(std::string_view function);
 
   const FunctionDirectory& directory_;
   Scheduler& scheduler_;
   MetricsRegistry& metrics_;
   std::chrono::milliseconds start_timeout_;
-  std::vector<std::unique_ptr<char[]>> spare_relay_buffers_;
-  std::vector<std::unique_ptr<boost::beast::tcp_stream>> spare_streams_;
+  std::vector<std::unique_ptr<Exchange>> spare_exchanges_;
   // Each function's metrics, looked up in the registry (under its lock) once per function only.
   std::map<std::string, FunctionMetrics*, std::less<>> metrics_of_;
 };

@@ -76,6 +76,8 @@ class Scheduler final : public RevisionLifecycle, public FunctionStatus {
             const SchedulerOptions& options, uint64_t memory_budget_bytes, MetricsRegistry* metrics = nullptr);
   ~Scheduler() override;
 
+  const boost::asio::any_io_executor& executor() const { return executor_; }
+
   // A free slot on a ready instance of `revision` right now, without waiting; nullopt otherwise
   // (then call acquire()). The invocation hot path: no allocation, no suspension.
   std::optional<Lease> try_acquire(const std::shared_ptr<const store::Revision>& revision);

@@ -8,10 +8,10 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <string>
 #include <string_view>
 
+#include "core/timed_socket.hpp"
 #include "gateway/http_server.hpp"
 #include "scheduler/deployments.hpp"
 #include "scheduler/status.hpp"
@@ -30,16 +30,16 @@ class FunctionApi {
         blocking_executor_(std::move(blocking_executor)) {}
 
   // `rest` is the path after /api/v1/functions ("", "/hello", "/hello/code", "/hello/logs").
-  boost::asio::awaitable<bool> handle(Request& request, std::string_view rest, boost::beast::tcp_stream& client);
+  boost::asio::awaitable<bool> handle(Request& request, std::string_view rest, TimedSocket& client);
 
  private:
-  boost::asio::awaitable<bool> put_spec(Request& request, const std::string& name, boost::beast::tcp_stream& client);
-  boost::asio::awaitable<bool> put_code(Request& request, const std::string& name, boost::beast::tcp_stream& client);
-  boost::asio::awaitable<bool> list(Request& request, boost::beast::tcp_stream& client);
-  boost::asio::awaitable<bool> describe(Request& request, const std::string& name, boost::beast::tcp_stream& client);
-  boost::asio::awaitable<bool> remove(Request& request, const std::string& name, boost::beast::tcp_stream& client);
+  boost::asio::awaitable<bool> put_spec(Request& request, const std::string& name, TimedSocket& client);
+  boost::asio::awaitable<bool> put_code(Request& request, const std::string& name, TimedSocket& client);
+  boost::asio::awaitable<bool> list(Request& request, TimedSocket& client);
+  boost::asio::awaitable<bool> describe(Request& request, const std::string& name, TimedSocket& client);
+  boost::asio::awaitable<bool> remove(Request& request, const std::string& name, TimedSocket& client);
   boost::asio::awaitable<bool> logs(Request& request, const std::string& name, std::string_view query,
-                                    boost::beast::tcp_stream& client);
+                                    TimedSocket& client);
   bool known(std::string_view name) const;
 
   scheduler::Deployments& deployments_;

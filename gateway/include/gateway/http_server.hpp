@@ -10,7 +10,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
@@ -20,6 +19,7 @@
 
 #include "core/error.hpp"
 #include "core/notifier.hpp"
+#include "core/timed_socket.hpp"
 #include "gateway/options.hpp"
 
 namespace fnd::gateway {
@@ -34,8 +34,9 @@ class RequestHandler {
   // The 413 error for a body over that limit (`size` 0 when unknown, e.g. chunked).
   virtual Error body_too_large(const boost::beast::http::request_header<>& header, uint64_t size) const = 0;
   // Writes the whole response to `client`; returns whether the connection may serve another request.
-  // `client_address` is the peer's IP, read once per connection.
-  virtual boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client,
+  // `request` and `client_address` (the peer's IP, read once per connection) stay valid until the
+  // returned awaitable completes.
+  virtual boost::asio::awaitable<bool> handle(Request& request, TimedSocket& client,
                                               std::string_view client_address) = 0;
 };
 
@@ -57,7 +58,7 @@ class HttpServer {
 
  private:
   struct Session {
-    boost::beast::tcp_stream* stream = nullptr;
+    TimedSocket* stream = nullptr;
     bool busy = false;
   };
   boost::asio::awaitable<void> accept_loop();

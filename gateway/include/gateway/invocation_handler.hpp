@@ -6,10 +6,10 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <string>
 #include <string_view>
 
+#include "core/timed_socket.hpp"
 #include "gateway/http_server.hpp"
 #include "scheduler/invoker.hpp"
 
@@ -19,10 +19,11 @@ class InvocationHandler {
  public:
   explicit InvocationHandler(scheduler::Invoker& invoker) : invoker_(invoker) {}
 
-  // `name` is the function, `target` what the function sees ("/a/b?x=1"). Returns whether the
-  // client connection may serve another request.
-  boost::asio::awaitable<bool> invoke(Request& request, std::string_view name, std::string_view target,
-                                      boost::beast::tcp_stream& client, std::string_view client_address);
+  // `function_target` is the request target after /function/: the function's name, then what the
+  // function sees ("NAME/a/b?x=1" calls NAME with "/a/b?x=1"). Returns whether the client
+  // connection may serve another request.
+  boost::asio::awaitable<bool> invoke(Request& request, std::string_view function_target, TimedSocket& client,
+                                      std::string_view client_address);
 
  private:
   scheduler::Invoker& invoker_;

@@ -23,12 +23,15 @@ class Router final : public RequestHandler {
 
   uint64_t body_limit(const boost::beast::http::request_header<>& header) const override;
   Error body_too_large(const boost::beast::http::request_header<>& header, uint64_t size) const override;
-  boost::asio::awaitable<bool> handle(Request request, boost::beast::tcp_stream& client,
+  // Not a coroutine for invocations: the invocation's is the only frame on the warm path.
+  boost::asio::awaitable<bool> handle(Request& request, TimedSocket& client,
                                       std::string_view client_address) override;
 
   void set_ready(bool ready) { ready_ = ready; }
 
  private:
+  boost::asio::awaitable<bool> handle_other(Request& request, TimedSocket& client);
+
   FunctionApi& api_;
   AdminApi& admin_;
   InvocationHandler& invocations_;

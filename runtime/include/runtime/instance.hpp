@@ -81,9 +81,10 @@ class Instance {
   // The path a container's OCI config uses to join its network namespace.
   std::string netns_path() const;
 
-  // A connection to the function's $PORT: a pooled idle one when there is one, else a new one
-  // opened inside the instance's network namespace.
-  boost::asio::awaitable<Result<boost::asio::ip::tcp::socket>> connection();
+  // A pooled idle connection to the function's $PORT, if there is one (no suspension: this is
+  // the warm path). One the function has closed meanwhile is caught by the caller's retry on a
+  // fresh connection; probing each one here would cost syscalls on every invocation.
+  std::optional<boost::asio::ip::tcp::socket> take_idle_connection();
   // Opens a new connection (no pool). Errors: 502 connect_failed (retryable when refused).
   boost::asio::awaitable<Result<boost::asio::ip::tcp::socket>> connect();
   // Returns a connection that is ready for its next request; kept unless the pool is full or
