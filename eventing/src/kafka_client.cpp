@@ -102,6 +102,7 @@ bool is_kafka_delivery_failed(const Error& error) { return error.code == kKafkaD
 bool is_kafka_flush_timeout(const Error& error) { return error.code == kKafkaFlushTimeout; }
 bool is_kafka_client_failed(const Error& error) { return error.code == kKafkaClientFailed; }
 bool is_kafka_commit_failed(const Error& error) { return error.code == kKafkaCommitFailed; }
+bool is_kafka_close_timeout(const Error& error) { return error.code == kKafkaCloseTimeout; }
 
 std::string_view to_string(KafkaConnection connection) {
   switch (connection) {

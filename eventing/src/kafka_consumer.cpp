@@ -2,11 +2,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -66,6 +66,43 @@ std::vector<KafkaPartition> partitions_of(const rd_kafka_topic_partition_list_t&
   return partitions;
 }
 
+// Commits and waits at most `timeout` for Kafka's answer. (rd_kafka_commit(..., 0) can wait
+// forever when the group is torn down while the commit is queued.)
+rd_kafka_resp_err_t commit_and_wait(rd_kafka_t* handle, const rd_kafka_topic_partition_list_t& offsets,
+                                    std::chrono::milliseconds timeout) {
+  internal::RdKafkaQueuePtr answers(rd_kafka_queue_new(handle));
+  if (auto err = rd_kafka_commit_queue(handle, &offsets, answers.get(), nullptr, nullptr);
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return err;
+  }
+  internal::RdKafkaEventPtr answer(rd_kafka_queue_poll(answers.get(), static_cast<int>(timeout.count())));
+  if (!answer) return RD_KAFKA_RESP_ERR__TIMED_OUT;
+  if (auto err = rd_kafka_event_error(answer.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) return err;
+  if (const auto* committed = rd_kafka_event_topic_partition_list(answer.get())) {
+    for (int i = 0; i < committed->cnt; ++i) {
+      if (committed->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) return committed->elems[i].err;
+    }
+  }
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+// Whether the configured assignors rebalance incrementally. Read from the configuration once:
+// rd_kafka_rebalance_protocol() asks the group thread and can block forever during close.
+bool is_cooperative(const rd_kafka_conf_t& conf) {
+  std::array<char, 256> strategy{};
+  std::size_t size = strategy.size();
+  if (rd_kafka_conf_get(&conf, "partition.assignment.strategy", strategy.data(), &size) != RD_KAFKA_CONF_OK) {
+    return false;
+  }
+  // librdkafka refuses to mix cooperative and eager assignors.
+  return std::string_view(strategy.data()).find("cooperative") != std::string_view::npos;
+}
+
+std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  return std::max(left, std::chrono::milliseconds(0));
+}
+
 // A handler that throws would unwind through librdkafka's C frames: crash loudly instead.
 void run_handler(const KafkaBatchHandler& handler, std::vector<KafkaConsumedRecord> batch) noexcept {
   if (handler) handler(std::move(batch));
@@ -103,6 +140,39 @@ struct KafkaConsumer::Impl {
         commit_durable();
       }
     }
+    shut_down();
+  }
+
+  // Leaves the group from this thread, the one that serves rebalances. The subscription goes
+  // first, while the group is alive, so that the revoke it causes (which commits what is
+  // durable) runs here before the group is torn down: librdkafka 2.0 hangs when a revoke is
+  // served after that. Records fetched from now on are never handed out.
+  void shut_down() {
+    closing = true;
+    close_deadline = std::chrono::steady_clock::now() + settings.close_timeout;
+    if (auto err = rd_kafka_unsubscribe(handle.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      monitor.note_error("leaving the kafka subscription failed: " + error_text(err));
+    }
+    // Until the revoke is served and an empty poll shows that no rebalance is queued.
+    while (remaining(close_deadline).count() > 0) {
+      bool tracking = false;
+      {
+        std::lock_guard lock(mutex);
+        tracking = tracker.assigned_count() > 0;
+      }
+      internal::RdKafkaMessagePtr message(rd_kafka_consumer_poll(handle.get(), kPollMilliseconds));
+      if (!message && !tracking) break;
+    }
+    internal::RdKafkaQueuePtr queue(rd_kafka_queue_get_consumer(handle.get()));
+    internal::RdKafkaErrorPtr error(rd_kafka_consumer_close_queue(handle.get(), queue.get()));
+    if (error) {
+      close_error = std::string("leaving kafka consumer group failed: ") + rd_kafka_error_string(error.get());
+      return;
+    }
+    while (!rd_kafka_consumer_closed(handle.get()) && remaining(close_deadline).count() > 0) {
+      internal::RdKafkaMessagePtr message(rd_kafka_consumer_poll(handle.get(), kPollMilliseconds));
+    }
+    left_group = rd_kafka_consumer_closed(handle.get()) != 0;
   }
 
   void collect_batch(std::size_t limit) {
@@ -164,8 +234,10 @@ struct KafkaConsumer::Impl {
     }
   }
 
-  void assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions, bool cooperative) {
-    {
+  void assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
+    // While closing, partitions are taken (librdkafka waits for that) but nothing is tracked, so
+    // nothing is handed out or committed.
+    if (!closing) {
       std::lock_guard lock(mutex);
       for (const auto& partition : partitions_of(*partitions)) tracker.assign(partition);
     }
@@ -183,7 +255,7 @@ struct KafkaConsumer::Impl {
 
   // Commits exactly what is durable (unless the partitions are lost: another member owns them
   // already) before letting them go, then forgets their pending records.
-  void revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions, bool cooperative) {
+  void revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
     bool lost = rd_kafka_assignment_lost(rk) != 0;
     std::vector<std::pair<KafkaPartition, int64_t>> commits;
     auto revoked = partitions_of(*partitions);
@@ -199,8 +271,9 @@ struct KafkaConsumer::Impl {
       return std::find(revoked.begin(), revoked.end(), KafkaPartition{record.topic, record.partition}) != revoked.end();
     });
     if (!commits.empty()) {
+      auto timeout = closing ? std::min(settings.socket_timeout, remaining(close_deadline)) : settings.socket_timeout;
       auto list = partition_list(commits);
-      if (auto err = rd_kafka_commit(rk, list.get(), 0); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (auto err = commit_and_wait(rk, *list, timeout); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         std::string text = "committing durable kafka offsets on revoke failed: " + error_text(err);
         monitor.note_error(text);
         if (closing) close_commit_error = text;
@@ -218,13 +291,12 @@ struct KafkaConsumer::Impl {
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
                            void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
-    bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     switch (err) {
       case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-        self->assign(rk, partitions, cooperative);
+        self->assign(rk, partitions);
         break;
       case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-        self->revoke(rk, partitions, cooperative);
+        self->revoke(rk, partitions);
         break;
       default: {
         // librdkafka asks for the assignment to be cleared; nothing can be committed safely.
@@ -273,12 +345,17 @@ struct KafkaConsumer::Impl {
   mutable std::mutex mutex;  // guards tracker
   internal::KafkaOffsetTracker tracker;
 
-  // Only the thread inside rd_kafka_consumer_poll() or rd_kafka_consumer_close() touches these.
+  bool cooperative = false;  // the assignors' rebalance protocol, fixed at creation
+
+  // Only the consumer's thread touches these (close() reads them after joining it).
   std::vector<KafkaConsumedRecord> batch;
   bool paused = false;
   bool assignment_changed = false;
-  bool closing = false;  // set before rd_kafka_consumer_close(), whose revoke is the final commit
+  bool closing = false;
+  std::chrono::steady_clock::time_point close_deadline;
   std::optional<std::string> close_commit_error;
+  std::optional<std::string> close_error;
+  bool left_group = false;
 
   std::mutex close_mutex;  // serializes close()
   bool closed = false;
@@ -306,6 +383,7 @@ Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::create(const KafkaSettings
   };
   auto conf = internal::make_conf(settings, defaults, forced);
   if (!conf) return conf.error();
+  impl->cooperative = is_cooperative(*conf->get());
   rd_kafka_conf_set_opaque(conf->get(), impl.get());
   rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::on_rebalance);
   rd_kafka_conf_set_offset_commit_cb(conf->get(), &Impl::on_commit);
@@ -333,6 +411,10 @@ KafkaConsumer::KafkaConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 KafkaConsumer::~KafkaConsumer() {
   auto closed = close();
   if (!closed) spdlog::warn("kafka consumer of group '{}': {}", impl_->consumer.group_id, closed.error().message);
+  if (!impl_->left_group) {
+    // rd_kafka_destroy() would try to leave the group again, without a deadline.
+    rd_kafka_destroy_flags(impl_->handle.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  }
 }
 
 Status KafkaConsumer::close() {
@@ -341,20 +423,20 @@ Status KafkaConsumer::close() {
   if (impl_->closed) return impl_->close_status;
   impl_->closed = true;
   impl_->poller.request_stop();
-  impl_->poller.join();
+  impl_->poller.join();  // the thread leaves the group before it ends
   impl_->monitor.stop();
-  // Leaving the group revokes the assignment: on_rebalance() commits what is durable.
-  impl_->closing = true;
-  auto err = rd_kafka_consumer_close(impl_->handle.get());
+  const std::string group = "'" + impl_->consumer.group_id + "'";
   if (impl_->close_commit_error) {
     impl_->close_status = make_error(std::string(kKafkaCommitFailed),
-                                     *impl_->close_commit_error + "; records after the last commit will be delivered again",
+                                     *impl_->close_commit_error + " (group " + group +
+                                         "); records after the last commit will be delivered again",
                                      503);
-  } else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    impl_->close_status = make_error(std::string(kKafkaCommitFailed),
-                                     "leaving kafka consumer group '" + impl_->consumer.group_id +
-                                         "' failed: " + error_text(err) + "; uncommitted records will be delivered again",
-                                     503);
+  } else if (impl_->close_error || !impl_->left_group) {
+    impl_->close_status = make_error(
+        std::string(kKafkaCloseTimeout),
+        impl_->close_error.value_or("kafka consumer group " + group + " was not left within close_timeout") +
+            "; its partitions move to other members after the session timeout",
+        503);
   }
   return impl_->close_status;
 }

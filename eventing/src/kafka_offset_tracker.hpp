@@ -27,6 +27,7 @@ class KafkaOffsetTracker {
   // nullopt (where the partition started needs no commit).
   std::optional<int64_t> revoke(const KafkaPartition& partition);
   bool assigned(const KafkaPartition& partition) const;
+  std::size_t assigned_count() const { return partitions_.size(); }
 
   // The record at `offset` is being handed out. false when the partition is not assigned (drop
   // the record: its owner fetches it again). A lower offset than the durable position means the

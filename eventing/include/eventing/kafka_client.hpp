@@ -49,6 +49,9 @@ inline constexpr std::string_view kKafkaClientFailed = "kafka_client_failed";
 // The consumer could not commit its durable offsets when closing; those records will be
 // delivered again. HTTP 503.
 inline constexpr std::string_view kKafkaCommitFailed = "kafka_commit_failed";
+// The consumer did not leave its group within close_timeout; its partitions move to other
+// members once its session times out. HTTP 503.
+inline constexpr std::string_view kKafkaCloseTimeout = "kafka_close_timeout";
 
 bool is_invalid_kafka_settings(const Error& error);
 bool is_invalid_kafka_topic(const Error& error);
@@ -58,6 +61,7 @@ bool is_kafka_delivery_failed(const Error& error);
 bool is_kafka_flush_timeout(const Error& error);
 bool is_kafka_client_failed(const Error& error);
 bool is_kafka_commit_failed(const Error& error);
+bool is_kafka_close_timeout(const Error& error);
 
 // How to reach one Kafka cluster; shared by the producer and every consumer of it.
 struct KafkaSettings {
@@ -215,8 +219,9 @@ class KafkaConsumer {
   // offset was never handed out.
   bool mark_durable(std::string_view topic, int32_t partition, int64_t offset);
 
-  // Leaves the group: commits what is durable (blocking, up to about socket_timeout when Kafka is
-  // unreachable) and stops the handler; idempotent. Errors: kKafkaCommitFailed.
+  // Stops handing out records and leaves the group, committing what is durable; blocks up to
+  // close_timeout. No handler runs after it returns. Idempotent (later calls return the first
+  // result). Errors: kKafkaCommitFailed, kKafkaCloseTimeout.
   Status close();
 
   std::vector<KafkaPartitionProgress> partitions() const;  // the current assignment
