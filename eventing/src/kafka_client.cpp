@@ -73,7 +73,9 @@ Status check_server(std::string_view server) {
     port = server.substr(close + 2);
   } else {
     auto colon = server.rfind(':');
-    if (colon == std::string_view::npos) return internal::settings_error(quoted + " has no port; write it as host:port");
+    if (colon == std::string_view::npos) {
+      return internal::settings_error(quoted + " has no port; write it as host:port");
+    }
     host = server.substr(0, colon);
     port = server.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
@@ -106,10 +108,14 @@ bool is_kafka_close_timeout(const Error& error) { return error.code == kKafkaClo
 
 std::string_view to_string(KafkaConnection connection) {
   switch (connection) {
-    case KafkaConnection::connecting: return "connecting";
-    case KafkaConnection::connected: return "connected";
-    case KafkaConnection::unreachable: return "unreachable";
-    case KafkaConnection::failed: return "failed";
+    case KafkaConnection::connecting:
+      return "connecting";
+    case KafkaConnection::connected:
+      return "connected";
+    case KafkaConnection::unreachable:
+      return "unreachable";
+    case KafkaConnection::failed:
+      return "failed";
   }
   return "unknown";
 }
@@ -134,7 +140,8 @@ Status validate(const KafkaSettings& settings) {
     if (name.empty()) return internal::settings_error("a kafka property has an empty name");
     for (const auto& reserved : kReservedProperties) {
       if (name == reserved.name) {
-        return internal::settings_error("kafka property '" + name + "' cannot be set: " + std::string(reserved.instead));
+        return internal::settings_error("kafka property '" + name +
+                                        "' cannot be set: " + std::string(reserved.instead));
       }
     }
   }
@@ -167,7 +174,9 @@ Status validate(const KafkaConsumerSettings& settings) {
   if (auto checked = check_positive(settings.commit_interval, "kafka consumer commit_interval"); !checked) {
     return checked;
   }
-  if (settings.max_batch_records == 0) return internal::settings_error("kafka consumer max_batch_records must be at least 1");
+  if (settings.max_batch_records == 0) {
+    return internal::settings_error("kafka consumer max_batch_records must be at least 1");
+  }
   if (settings.max_pending_records < settings.max_batch_records) {
     return internal::settings_error("kafka consumer max_pending_records must be at least max_batch_records");
   }

@@ -45,8 +45,8 @@ void KafkaConnectionMonitor::check(rd_kafka_t* handle) {
   if (state_.connection == KafkaConnection::failed || state_.connection == KafkaConnection::unreachable) return;
   // Keep the error callback's reason when it already told why (it names the broker).
   state_.connection = KafkaConnection::unreachable;
-  state_.last_error = "no kafka broker answered within " + std::to_string(timeout_.count()) + " ms (" +
-                      error_text(err) + ")";
+  state_.last_error =
+      "no kafka broker answered within " + std::to_string(timeout_.count()) + " ms (" + error_text(err) + ")";
 }
 
 void KafkaConnectionMonitor::on_error(rd_kafka_t* handle, rd_kafka_resp_err_t err, std::string_view reason) {

@@ -177,8 +177,7 @@ struct KafkaConsumer::Impl {
 
   void collect_batch(std::size_t limit) {
     while (batch.size() < limit) {
-      internal::RdKafkaMessagePtr message(
-          rd_kafka_consumer_poll(handle.get(), batch.empty() ? kPollMilliseconds : 0));
+      internal::RdKafkaMessagePtr message(rd_kafka_consumer_poll(handle.get(), batch.empty() ? kPollMilliseconds : 0));
       if (!message) return;
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         on_message_error(*message);
@@ -211,7 +210,8 @@ struct KafkaConsumer::Impl {
     auto err = pause ? rd_kafka_pause_partitions(handle.get(), assigned.get())
                      : rd_kafka_resume_partitions(handle.get(), assigned.get());
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      monitor.note_error("could not " + std::string(pause ? "pause" : "resume") + " kafka partitions: " + error_text(err));
+      monitor.note_error("could not " + std::string(pause ? "pause" : "resume") +
+                         " kafka partitions: " + error_text(err));
       return;
     }
     paused = pause;
@@ -301,11 +301,9 @@ struct KafkaConsumer::Impl {
       default: {
         // librdkafka asks for the assignment to be cleared; nothing can be committed safely.
         self->monitor.note_error("kafka rebalance failed: " + error_text(err));
-        rd_kafka_topic_partition_list_t* raw = nullptr;
-        if (rd_kafka_assignment(rk, &raw) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          RdKafkaPartitionListPtr assigned(raw);
+        {
           std::lock_guard lock(self->mutex);
-          for (const auto& partition : partitions_of(*assigned)) static_cast<void>(self->tracker.revoke(partition));
+          self->tracker.clear();
         }
         self->batch.clear();
         rd_kafka_assign(rk, nullptr);
@@ -319,7 +317,9 @@ struct KafkaConsumer::Impl {
                         void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET || !offsets) return;
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) self->monitor.note_error("committing kafka offsets failed: " + error_text(err));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      self->monitor.note_error("committing kafka offsets failed: " + error_text(err));
+    }
     std::lock_guard lock(self->mutex);
     for (int i = 0; i < offsets->cnt; ++i) {
       const auto& element = offsets->elems[i];
@@ -427,16 +427,16 @@ Status KafkaConsumer::close() {
   impl_->monitor.stop();
   const std::string group = "'" + impl_->consumer.group_id + "'";
   if (impl_->close_commit_error) {
-    impl_->close_status = make_error(std::string(kKafkaCommitFailed),
-                                     *impl_->close_commit_error + " (group " + group +
-                                         "); records after the last commit will be delivered again",
-                                     503);
-  } else if (impl_->close_error || !impl_->left_group) {
     impl_->close_status = make_error(
-        std::string(kKafkaCloseTimeout),
-        impl_->close_error.value_or("kafka consumer group " + group + " was not left within close_timeout") +
-            "; its partitions move to other members after the session timeout",
+        std::string(kKafkaCommitFailed),
+        *impl_->close_commit_error + " (group " + group + "); records after the last commit will be delivered again",
         503);
+  } else if (impl_->close_error || !impl_->left_group) {
+    impl_->close_status =
+        make_error(std::string(kKafkaCloseTimeout),
+                   impl_->close_error.value_or("kafka consumer group " + group + " was not left within close_timeout") +
+                       "; its partitions move to other members after the session timeout",
+                   503);
   }
   return impl_->close_status;
 }

@@ -26,6 +26,8 @@ class KafkaOffsetTracker {
   // durable position when records became committable since the last confirmed commit, else
   // nullopt (where the partition started needs no commit).
   std::optional<int64_t> revoke(const KafkaPartition& partition);
+  // Forgets every partition, committing nothing (the assignment was lost).
+  void clear() { partitions_.clear(); }
   bool assigned(const KafkaPartition& partition) const;
   std::size_t assigned_count() const { return partitions_.size(); }
 

@@ -60,15 +60,14 @@ bool delivery_retryable(rd_kafka_resp_err_t err) {
 Error delivery_error(rd_kafka_resp_err_t err, std::string_view topic) {
   std::string quoted = "'" + std::string(topic) + "'";
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    return make_error(std::string(kKafkaClientFailed),
-                      "the kafka producer failed for good before topic " + quoted +
-                          " acknowledged the record; recreate the producer",
-                      503);
+    return make_error(
+        std::string(kKafkaClientFailed),
+        "the kafka producer failed for good before topic " + quoted + " acknowledged the record; recreate the producer",
+        503);
   }
-  std::string message =
-      err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT
-          ? "the kafka producer closed before topic " + quoted + " acknowledged the record"
-          : "kafka did not acknowledge the record for topic " + quoted + ": " + error_text(err);
+  std::string message = err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT
+                            ? "the kafka producer closed before topic " + quoted + " acknowledged the record"
+                            : "kafka did not acknowledge the record for topic " + quoted + ": " + error_text(err);
   Error error = make_error(std::string(kKafkaDeliveryFailed), std::move(message), 503);
   error.retryable = delivery_retryable(err);
   return error;

@@ -3,10 +3,10 @@
 // librdkafka is private to the eventing module: no type of it appears here.
 //
 // Threads. Each client owns two threads of its own (besides librdkafka's): one serves librdkafka's
-// callbacks (delivery reports, rebalances, consumed records) and is the only thread that runs the
-// caller's handlers; the other checks every health_check_interval that a broker answers. Handlers
-// must be quick and must not throw: the daemon posts them onto its io_context
-// (boost::asio::post(io, [r = std::move(result)] {...})) and returns at once.
+// callbacks (delivery reports; rebalances, commits and fetched records) and is the only thread
+// that runs the caller's handlers; the other checks every health_check_interval that a broker
+// answers. Handlers must be quick and must not throw: the daemon posts their argument onto its
+// io_context (boost::asio::post(io, [r = std::move(result)] {...})) and returns at once.
 //
 // Losing Kafka. While no broker answers, state() says unreachable with the last error librdkafka
 // gave; records wait in the producer's bounded queue (up to delivery_timeout) and the consumer
@@ -73,7 +73,7 @@ struct KafkaSettings {
   // refused, and so are the properties the typed fields below set.
   std::map<std::string, std::string> properties;
 
-  std::chrono::milliseconds socket_timeout = std::chrono::seconds(10);      // one request's timeout
+  std::chrono::milliseconds socket_timeout = std::chrono::seconds(10);        // one request's timeout
   std::chrono::milliseconds reconnect_backoff_max = std::chrono::seconds(2);  // between reconnects
   // Every interval a broker must answer a metadata request within the timeout, else the client
   // is unreachable: losing Kafka shows within interval + timeout.
@@ -91,7 +91,7 @@ struct KafkaSettings {
 // One consumer-group member: which group, which topics, how much it hands out.
 struct KafkaConsumerSettings {
   std::string group_id;
-  std::vector<std::string> topics;  // exact names (no patterns)
+  std::vector<std::string> topics;                                       // exact names (no patterns)
   std::chrono::milliseconds session_timeout = std::chrono::seconds(10);  // heartbeats at a third of it
   // Durable offsets are committed at most this often (and always on revoke and close).
   std::chrono::milliseconds commit_interval = std::chrono::seconds(1);
@@ -195,11 +195,13 @@ struct KafkaPartitionProgress {
 
 // A consumer-group member with at-least-once delivery: auto commit and auto offset store are
 // off; the caller says mark_durable() once it has made a record durable elsewhere, and only the
-// contiguous durable prefix of each partition is ever committed. On revoke the consumer commits
-// synchronously exactly what is durable and forgets the partition's pending records; on assign it
-// resumes from the committed offset (a new group starts from the earliest record, unless
-// `auto.offset.reset` is set). A rebalance, a restart or an outage therefore never skips a record
-// that was not durable and only redelivers those handed out after the last durable one.
+// contiguous durable prefix of each partition is ever committed: every commit_interval, and
+// synchronously (at most socket_timeout) when a partition is revoked, before its pending records
+// are forgotten. On assign it resumes from the committed offset (a new group starts from the
+// earliest record, unless `auto.offset.reset` is set). So a rebalance, a restart or an outage
+// never skips a record that was not durable; what comes again starts at the first record that was
+// not durable, or, after a crash or a lost session (no commit on revoke then), at the last
+// periodic commit.
 //
 // Thread safety: mark_durable(), partitions() and state() may be called from any thread; close()
 // and the destructor not from the batch handler.
@@ -214,9 +216,9 @@ class KafkaConsumer {
   KafkaConsumer(const KafkaConsumer&) = delete;
   KafkaConsumer& operator=(const KafkaConsumer&) = delete;
 
-  // The record at `offset` is durable. true when it belongs to a current assignment and was
-  // pending; false when its partition was revoked since (its new owner gets it again) or the
-  // offset was never handed out.
+  // The record at `offset` is durable. true when it was pending in a current assignment; false
+  // when its partition was revoked since (its new owner gets it again) or the record is not
+  // pending (never handed out, or committable already).
   bool mark_durable(std::string_view topic, int32_t partition, int64_t offset);
 
   // Stops handing out records and leaves the group, committing what is durable; blocks up to
@@ -224,7 +226,8 @@ class KafkaConsumer {
   // result). Errors: kKafkaCommitFailed, kKafkaCloseTimeout.
   Status close();
 
-  std::vector<KafkaPartitionProgress> partitions() const;  // the current assignment
+  // The current assignment, in order. Cheap: no request to Kafka (the watermark is cached).
+  std::vector<KafkaPartitionProgress> partitions() const;
   KafkaClientState state() const;
 
  private:

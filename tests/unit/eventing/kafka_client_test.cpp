@@ -57,6 +57,8 @@ class MockCluster {
   MockCluster() {
     fnd::eventing::internal::RdKafkaConfPtr conf(rd_kafka_conf_new());
     std::array<char, 512> reason{};
+    // Only the cluster matters on this client: spare the log its "no bootstrap.servers" notice.
+    REQUIRE(rd_kafka_conf_set(conf.get(), "log_level", "4", reason.data(), reason.size()) == RD_KAFKA_CONF_OK);
     owner_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), reason.data(), reason.size()));
     REQUIRE(owner_);
     static_cast<void>(conf.release());
@@ -71,7 +73,8 @@ class MockCluster {
   }
   void set_all_brokers(bool up) {
     for (int32_t id = 1; id <= kBrokers; ++id) {
-      auto err = up ? rd_kafka_mock_broker_set_up(cluster_.get(), id) : rd_kafka_mock_broker_set_down(cluster_.get(), id);
+      auto err =
+          up ? rd_kafka_mock_broker_set_up(cluster_.get(), id) : rd_kafka_mock_broker_set_down(cluster_.get(), id);
       REQUIRE(err == RD_KAFKA_RESP_ERR_NO_ERROR);
     }
   }
@@ -263,7 +266,8 @@ TEST_CASE("kafka settings are validated with errors naming the field", "[unit]")
   bad.properties = {{"enable.auto.commit", "true"}};
   CHECK(refused(bad) == "kafka property 'enable.auto.commit' cannot be set: fnd commits only offsets made durable");
   bad.properties = {{"message.timeout.ms", "1000"}};
-  CHECK(refused(bad) == "kafka property 'message.timeout.ms' cannot be set: set KafkaSettings.delivery_timeout instead");
+  CHECK(refused(bad) ==
+        "kafka property 'message.timeout.ms' cannot be set: set KafkaSettings.delivery_timeout instead");
 
   bad = settings;
   bad.delivery_timeout = 0ms;
@@ -302,7 +306,8 @@ TEST_CASE("a property librdkafka does not know is refused when the client is cre
   auto producer = KafkaProducer::create(settings);
   REQUIRE_FALSE(producer.ok());
   CHECK(fnd::eventing::is_invalid_kafka_settings(producer.error()));
-  CHECK_THAT(producer.error().message, Catch::StartsWith("kafka property 'no.such.property' was refused by librdkafka"));
+  CHECK_THAT(producer.error().message,
+             Catch::StartsWith("kafka property 'no.such.property' was refused by librdkafka"));
   auto consumer = KafkaConsumer::create(settings, consumer_settings("g", "t"), {});
   REQUIRE_FALSE(consumer.ok());
   CHECK(fnd::eventing::is_invalid_kafka_settings(consumer.error()));
@@ -380,7 +385,8 @@ TEST_CASE("the idempotent producer acknowledges each record once, in order, thro
   constexpr std::size_t kCount = 200;
   Acks acks;
   for (std::size_t i = 0; i < kCount; ++i) {
-    REQUIRE(producer->produce("payments", numbered_record(i, "account-" + std::to_string(i % 5)), acks.handler(i)).ok());
+    REQUIRE(
+        producer->produce("payments", numbered_record(i, "account-" + std::to_string(i % 5)), acks.handler(i)).ok());
   }
   CHECK(producer->flush(kWait).ok());
   CHECK(producer->in_flight() == 0);
@@ -422,7 +428,8 @@ TEST_CASE("a full producer queue refuses at once, and closing fails what is left
   cluster.set_all_brokers(false);
 
   Acks acks;
-  for (std::size_t i = 0; i < 3; ++i) REQUIRE(producer->produce("audit", numbered_record(i, "k"), acks.handler(i)).ok());
+  for (std::size_t i = 0; i < 3; ++i)
+    REQUIRE(producer->produce("audit", numbered_record(i, "k"), acks.handler(i)).ok());
   auto full = producer->produce("audit", numbered_record(3, "k"), acks.handler(3));
   REQUIRE_FALSE(full.ok());
   CHECK(fnd::eventing::is_kafka_queue_full(full.error()));
@@ -445,8 +452,7 @@ TEST_CASE("a full producer queue refuses at once, and closing fails what is left
   }
 }
 
-TEST_CASE("the consumer commits only the contiguous durable offsets and resumes right after them",
-          "[unit][kafka]") {
+TEST_CASE("the consumer commits only the contiguous durable offsets and resumes right after them", "[unit][kafka]") {
   MockCluster cluster;
   cluster.create_topic("ledger", 1);
   auto settings = cluster.settings();
@@ -507,6 +513,48 @@ TEST_CASE("the consumer commits only the contiguous durable offsets and resumes 
   REQUIRE(rest.size() == 20);
   CHECK(rest.front().offset == 80);
   CHECK(rest.back().offset == 99);
+}
+
+TEST_CASE("the consumer stops handing out records at max_pending_records until they become durable",
+          "[unit][kafka]") {
+  MockCluster cluster;
+  cluster.create_topic("metrics", 2);
+  auto settings = cluster.settings();
+  {
+    auto producer = make_producer(settings);
+    std::vector<KafkaRecord> records;
+    for (std::size_t i = 0; i < 200; ++i) records.push_back(numbered_record(i, "meter-" + std::to_string(i)));
+    produce_acknowledged(*producer, "metrics", records);
+  }
+
+  auto bounded = consumer_settings("metric-readers", "metrics");
+  bounded.max_batch_records = 10;
+  bounded.max_pending_records = 40;
+  Inbox inbox;
+  auto consumer = make_consumer(settings, bounded, inbox);
+  REQUIRE(inbox.wait_for(40));
+  // Nothing more while those 40 are pending. (Proving that nothing comes takes a wait; half a
+  // second is five of the consumer's poll rounds.)
+  CHECK_FALSE(inbox.wait_for(41, 500ms));
+  CHECK(inbox.records().size() == 40);
+  std::size_t pending = 0;
+  for (const auto& progress : consumer->partitions()) pending += progress.pending;
+  CHECK(pending == 40);
+
+  // Durable records make room. Pausing dropped what librdkafka had prefetched; resuming fetched
+  // it again: every record comes once, in offset order per partition.
+  std::set<std::size_t> indexes;
+  REQUIRE(eventually([&] {
+    for (const auto& record : inbox.take_new()) {
+      CHECK(indexes.insert(std::stoul(header(record.record, "index"))).second);
+      CHECK(consumer->mark_durable(record.topic, record.partition, record.offset));
+    }
+    return indexes.size() == 200;
+  }));
+  std::map<int32_t, int64_t> next_offset;
+  for (const auto& record : inbox.records()) CHECK(record.offset == next_offset[record.partition]++);
+  CHECK(inbox.records().size() == 200);
+  CHECK(consumer->close().ok());
 }
 
 TEST_CASE("a member joining the group causes a rebalance that loses and skips nothing", "[unit][kafka]") {
@@ -595,9 +643,8 @@ TEST_CASE("a member joining the group causes a rebalance that loses and skips no
   // which the mock refuses commits) has nothing left to commit.
   auto all_committed = [](const KafkaConsumer& consumer) {
     auto all = consumer.partitions();
-    return std::all_of(all.begin(), all.end(), [](const auto& p) {
-      return p.pending == 0 && p.committed == p.durable_position;
-    });
+    return std::all_of(all.begin(), all.end(),
+                       [](const auto& p) { return p.pending == 0 && p.committed == p.durable_position; });
   };
   CHECK(eventually([&] { return all_committed(*a) && all_committed(*b); }));
   CHECK(a->close().ok());
@@ -624,12 +671,9 @@ TEST_CASE("losing every broker shows as unreachable, and both clients recover wi
   auto unreachable = [](const KafkaClientState& state) {
     return state.connection == KafkaConnection::unreachable && !state.last_error.empty();
   };
-  auto went_down = std::chrono::steady_clock::now();
+  // Within health_check_interval + health_check_timeout (1.2 s here), with some slack.
   CHECK(eventually([&] { return unreachable(producer->state()); }, 5s));
   CHECK(eventually([&] { return unreachable(consumer->state()); }, 5s));
-  CHECK(std::chrono::steady_clock::now() - went_down < 5s);
-  INFO("producer: " << producer->state().last_error);
-  INFO("consumer: " << consumer->state().last_error);
 
   // Records produced meanwhile wait in the queue.
   Acks acks;

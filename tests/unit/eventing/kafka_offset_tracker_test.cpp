@@ -41,7 +41,7 @@ TEST_CASE("only the contiguous durable prefix becomes committable", "[unit]") {
   CHECK(durable_position(tracker, kOrders) == 3);
   CHECK(tracker.take_commits() == Commits{{kOrders, 3}});
   CHECK(tracker.take_commits().empty());  // nothing moved since
-  CHECK(tracker.pending() == 4);           // 3, 4, 5 (durable behind the gap), 6
+  CHECK(tracker.pending() == 4);          // 3, 4, 5 (durable behind the gap), 6
 
   CHECK(tracker.mark_durable(kOrders, 3));
   CHECK(tracker.mark_durable(kOrders, 4));  // closes the gap: 5 was durable already
@@ -84,8 +84,8 @@ TEST_CASE("revoking returns what is durable and forgets the pending records", "[
 
   CHECK(tracker.revoke(kOrders) == 1);
   CHECK_FALSE(tracker.assigned(kOrders));
-  CHECK_FALSE(tracker.mark_durable(kOrders, 1));  // its new owner gets record 1 again
-  CHECK(tracker.pending() == 1);                  // only partition 1's record
+  CHECK_FALSE(tracker.mark_durable(kOrders, 1));      // its new owner gets record 1 again
+  CHECK(tracker.pending() == 1);                      // only partition 1's record
   CHECK(tracker.revoke(kOrdersOne) == std::nullopt);  // nothing durable there
 
   // Assigned again later: the partition starts over from wherever Kafka resumes it.
