@@ -411,7 +411,10 @@ KafkaConsumer::KafkaConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 KafkaConsumer::~KafkaConsumer() {
   auto closed = close();
   if (!closed) spdlog::warn("kafka consumer of group '{}': {}", impl_->consumer.group_id, closed.error().message);
-  if (!impl_->left_group) {
+  // Before the state its callbacks use goes away.
+  if (impl_->left_group) {
+    impl_->handle.reset();
+  } else {
     // rd_kafka_destroy() would try to leave the group again, without a deadline.
     rd_kafka_destroy_flags(impl_->handle.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   }

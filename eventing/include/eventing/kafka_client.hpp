@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -79,7 +80,8 @@ struct KafkaSettings {
   // is unreachable: losing Kafka shows within interval + timeout.
   std::chrono::milliseconds health_check_interval = std::chrono::seconds(1);
   std::chrono::milliseconds health_check_timeout = std::chrono::seconds(2);
-  // How long closing waits for outstanding acknowledgements (producer) or the final commit.
+  // How long closing waits: the producer for outstanding acknowledgements, the consumer to leave
+  // its group (the final commit included).
   std::chrono::milliseconds close_timeout = std::chrono::seconds(10);
 
   // Producer: how long a record may wait for its acknowledgement, retries and outages included,
@@ -108,7 +110,7 @@ Status validate(const KafkaConsumerSettings& settings);
 
 enum class KafkaConnection {
   connecting,   // created, no broker has answered yet
-  connected,    // a broker answered the last health check (or acknowledged a record)
+  connected,    // a broker answered the last health check, acknowledged a record or sent some
   unreachable,  // no broker answered; the client keeps retrying by itself
   failed,       // a fatal error: the client will not recover, recreate it
 };
@@ -132,7 +134,8 @@ struct KafkaDelivery {
 using KafkaDeliveryHandler = std::function<void(Result<KafkaDelivery>)>;
 
 // An idempotent producer (enable.idempotence=true, acks=all): per partition, records land in the
-// order produce() accepted them, each exactly once, even across retries and broker outages.
+// order produce() accepted them, and librdkafka's retries (outages included) never write one
+// twice. A record whose delivery failed may still have landed (its acknowledgement was lost).
 // Partitions by murmur2 of the key, as Java clients do (override with the `partitioner` property).
 //
 // Thread safety: every method may be called from any thread, except that flush() and the
@@ -149,7 +152,7 @@ class KafkaProducer {
 
   // Queues the record (copied) and returns at once. On success `on_delivery` will be called
   // exactly once; on error it never is. Errors: kInvalidKafkaTopic, kKafkaQueueFull,
-  // kKafkaRecordTooLarge, kKafkaClientFailed.
+  // kKafkaRecordTooLarge, kKafkaClientFailed, kKafkaDeliveryFailed (another refusal).
   Status produce(std::string_view topic, const KafkaRecord& record, KafkaDeliveryHandler on_delivery);
 
   // Blocks until every record accepted so far has had its completion run, or the timeout passes

@@ -374,14 +374,21 @@ TEST_CASE("the idempotent producer acknowledges each record once, in order, thro
           "[unit][kafka]") {
   MockCluster cluster;
   cluster.create_topic("payments", 2);
+  REQUIRE(rd_kafka_mock_partition_set_leader(cluster.get(), "payments", 0, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  REQUIRE(rd_kafka_mock_partition_set_leader(cluster.get(), "payments", 1, 2) == RD_KAFKA_RESP_ERR_NO_ERROR);
   auto producer = make_producer(cluster.settings());
 
-  // The next produce requests fail with errors the producer must retry; an idempotent retry
-  // never writes a record twice nor reorders a partition.
+  // Each leader refuses its next two produce requests with errors the producer must retry; an
+  // idempotent retry never writes a record twice nor reorders a partition.
   constexpr int16_t kProduceApiKey = 0;
-  rd_kafka_mock_push_request_errors(cluster.get(), kProduceApiKey, 4, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-                                    RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
+  REQUIRE(rd_kafka_mock_broker_push_request_error_rtts(cluster.get(), 1, kProduceApiKey, 2,
+                                                       RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, 0,
+                                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR);
+  REQUIRE(rd_kafka_mock_broker_push_request_error_rtts(cluster.get(), 2, kProduceApiKey, 2,
+                                                       RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, 0,
+                                                       RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, 0) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR);
   constexpr std::size_t kCount = 200;
   Acks acks;
   for (std::size_t i = 0; i < kCount; ++i) {
@@ -390,6 +397,12 @@ TEST_CASE("the idempotent producer acknowledges each record once, in order, thro
   }
   CHECK(producer->flush(kWait).ok());
   CHECK(producer->in_flight() == 0);
+  for (int32_t broker : {1, 2}) {
+    std::size_t errors_left = 1;
+    REQUIRE(rd_kafka_mock_broker_error_stack_cnt(cluster.get(), broker, kProduceApiKey, &errors_left) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+    CHECK(errors_left == 0);  // both refusals were met, and retried
+  }
 
   auto by_index = acks.by_index();
   REQUIRE(by_index.size() == kCount);
