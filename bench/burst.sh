@@ -38,4 +38,4 @@ record "burst" "$TABLE"
 
 # The replay runs the scheduler's KeepAlivePolicy and idle_limits() over virtual time: a week
 # takes a fraction of a second, and the figures do not depend on this machine.
-record "trace replay (keep-alive policy)" "$(build/fnd_trace_replay --days 7 --functions 400)"
+record "trace replay (keep-alive policy)" "$("$TRACE_REPLAY" --days 7 --functions 400)"

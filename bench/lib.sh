@@ -2,6 +2,7 @@
 # Source it from a script that has cd'ed to the repository root. Needs root and a built tree.
 FND=${FND:-build/src/fnd/fnd}
 FNCTL=${FNCTL:-build/src/fnctl/fnctl}
+TRACE_REPLAY=${TRACE_REPLAY:-build/fnd_trace_replay}
 PY=/usr/bin/python3
 BENCH_WORK=$(mktemp -d /tmp/fnd-bench-XXXXXX)
 FND_PID=""
@@ -56,7 +57,9 @@ PYEOF
 }
 
 # The commit measured; "-dirty" when code differs from it (results files do not count).
+# BENCH_COMMIT names it when the binaries come from elsewhere (bench/compare.sh's baseline).
 bench_commit() {
+  if [ -n "${BENCH_COMMIT:-}" ]; then echo "$BENCH_COMMIT"; return; fi
   c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   git diff --quiet HEAD -- . ':(exclude)bench/RESULTS.md' 2>/dev/null || c="$c-dirty"
   echo "$c"
