@@ -580,7 +580,7 @@ void Daemon::start() {
   const char* binary_override = std::getenv("FND_TEST_FND");
   const bool overridden = binary_override && *binary_override;
   std::string binary = overridden ? binary_override : FND_BINARY;
-  std::vector<std::string> args{binary, "--state-dir", state_dir_, "--listen", "127.0.0.1:0", "--log-level", "debug"};
+  std::vector<std::string> args{binary, "--state-dir", state_dir_, "--listen", options_.listen, "--log-level", "debug"};
   // A socket of its own (the default one is the host's), unless the test passes another.
   if (std::find(options_.extra_args.begin(), options_.extra_args.end(), "--api-socket") == options_.extra_args.end() &&
       !overridden) {

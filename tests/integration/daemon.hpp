@@ -123,6 +123,7 @@ class RawConnection {
 
 struct DaemonOptions {
   std::string config_yaml;              // written to a file passed with --config when not empty
+  std::string listen = "127.0.0.1:0";   // --listen
   std::vector<std::string> extra_args;  // appended to fnd's command line
   // Stem cells and pre-created containers: off by default so that tests see only their own
   // instances (those are containers too); warm_pool_test.cpp turns them on.
