@@ -22,6 +22,12 @@ if [ -n "$missing" ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi
 
+# Members of fnd-admin administer fnd through its local socket (/run/fnd/api.sock) without a token.
+if ! getent group fnd-admin >/dev/null; then
+  echo "setup: creating the group fnd-admin (its members administer fnd through its local socket)"
+  $SUDO groupadd --system fnd-admin
+fi
+
 # crun 1.8 refuses hosts whose cgroup v2 mount (hybrid mode) carries controllers that v1
 # lacks, e.g. hugetlb. Mounting a v1 hugetlb hierarchy makes crun work; pure v2 hosts need nothing.
 if [ -d /sys/fs/cgroup/unified ] && grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null \

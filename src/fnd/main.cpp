@@ -44,6 +44,7 @@
 #include "store/master_key.hpp"
 #include "store/secret_store.hpp"
 #include "store/token_repository.hpp"
+#include "systemd_notifier.hpp"
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -210,6 +211,7 @@ int main(int argc, char** argv) {
                               options.store.code.max_archive_bytes);
   fnd::gateway::HttpServer server(io.get_executor(), options.gateway, router);
 
+  fnd::daemon::SystemdNotifier systemd(io.get_executor());
   asio::signal_set signals(io, SIGTERM, SIGINT);
   // SIGHUP: read the TLS certificate and key again (a renewed certificate, without a restart).
   asio::signal_set reload(io, SIGHUP);
@@ -241,6 +243,8 @@ int main(int argc, char** argv) {
     router.set_ready(true);
     std::string address = fmt::format("{}:{}", server.host(), server.port());
     std::ofstream(state_dir + "/fnd.addr") << address << "\n";
+    systemd.ready(fmt::format("serving on {}", address));
+    systemd.start_watchdog();
     const std::string scheme = server.tls() ? "https" : "http";
     const auto& cells = options.scheduler.stem_cells;
     spdlog::info("fnd {} ready on {}://{} and {} (state {}, OCI runtime {}, {} functions, instance memory budget {}, "
@@ -259,11 +263,13 @@ int main(int argc, char** argv) {
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
       router.set_ready(false);
       reload.cancel();
+      systemd.stopping();
       logs.close();  // log followers end their streams instead of holding the drain
       co_await server.drain(std::chrono::steady_clock::now() + options.gateway.drain_timeout);
       co_await scheduling.shutdown();
       co_await runtime.stop_all();
       spdlog::info("fnd stopped ({} instances left)", runtime.live_instances());
+      systemd.stop_watchdog();
       io.stop();
     }, asio::detached);
     // A second signal while draining means "now".
