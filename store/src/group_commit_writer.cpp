@@ -55,8 +55,7 @@ Result<std::unique_ptr<GroupCommitWriter>> GroupCommitWriter::create(Connection&
   }
   Statements statements{std::move(*begin),     std::move(*commit),  std::move(*rollback),
                         std::move(*savepoint), std::move(*release), std::move(*rollback_to)};
-  return std::unique_ptr<GroupCommitWriter>(
-      new GroupCommitWriter(connection, limits, errors, std::move(statements)));
+  return std::unique_ptr<GroupCommitWriter>(new GroupCommitWriter(connection, limits, errors, std::move(statements)));
 }
 
 GroupCommitWriter::GroupCommitWriter(Connection& connection, GroupCommitLimits limits, WriterErrors errors,

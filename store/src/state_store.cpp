@@ -97,8 +97,8 @@ StateOp StateOp::del(std::string key, Precondition condition) {
 namespace {
 
 using internal::Connection;
-using internal::PreparedStatement;
 using internal::from_millis;
+using internal::PreparedStatement;
 using internal::to_millis;
 
 // Schema migrations, applied in order; version N is the state after kMigrations[N-1].
@@ -258,7 +258,8 @@ Status validate(const StateStoreOptions& o) {
   if (o.max_keys_per_request == 0) return bad("max_keys_per_request must be at least 1");
   if (o.max_list_limit == 0) return bad("max_list_limit must be at least 1");
   if (o.max_batch == 0) return bad("max_batch must be at least 1");
-  if (o.max_queued_writes < o.max_keys_per_request) return bad("max_queued_writes must be at least max_keys_per_request");
+  if (o.max_queued_writes < o.max_keys_per_request)
+    return bad("max_queued_writes must be at least max_keys_per_request");
   if (o.max_queued_bytes < o.max_value_bytes + kMaxKeyBytes)
     return bad("max_queued_bytes must be at least max_value_bytes + 512 (one largest write)");
   if (o.purge_chunk == 0) return bad("purge_chunk must be at least 1");
@@ -496,21 +497,22 @@ class StateStoreCore {
 Status StateStoreCore::start(std::unique_ptr<Connection> write, std::vector<std::unique_ptr<StateReader>> readers) {
   write_ = std::move(write);
   readers_ = std::move(readers);
-  auto s = prepare_all(*write_, {
-                                    "SELECT id, version, keys, bytes FROM stores WHERE name = ?1;",
-                                    "INSERT INTO stores (name) VALUES (?1);",
-                                    "UPDATE stores SET version = ?2, keys = ?3, bytes = ?4 WHERE id = ?1;",
-                                    "SELECT version, expires_at, value_bytes FROM entries WHERE store = ?1 AND key = ?2;",
-                                    "INSERT INTO entries (store, key, version, expires_at, value_bytes, value) "
-                                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (store, key) DO UPDATE SET "
-                                    "version = excluded.version, expires_at = excluded.expires_at, "
-                                    "value_bytes = excluded.value_bytes, value = excluded.value;",
-                                    "DELETE FROM entries WHERE store = ?1 AND key = ?2;",
-                                    "SELECT rowid, length(key) + value_bytes FROM entries "
-                                    "WHERE store = ?1 AND expires_at <= ?2 LIMIT ?3;",
-                                    "DELETE FROM entries WHERE rowid = ?1;",
-                                    "UPDATE stores SET keys = keys + ?2, bytes = bytes + ?3 WHERE id = ?1;",
-                                });
+  auto s =
+      prepare_all(*write_, {
+                               "SELECT id, version, keys, bytes FROM stores WHERE name = ?1;",
+                               "INSERT INTO stores (name) VALUES (?1);",
+                               "UPDATE stores SET version = ?2, keys = ?3, bytes = ?4 WHERE id = ?1;",
+                               "SELECT version, expires_at, value_bytes FROM entries WHERE store = ?1 AND key = ?2;",
+                               "INSERT INTO entries (store, key, version, expires_at, value_bytes, value) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (store, key) DO UPDATE SET "
+                               "version = excluded.version, expires_at = excluded.expires_at, "
+                               "value_bytes = excluded.value_bytes, value = excluded.value;",
+                               "DELETE FROM entries WHERE store = ?1 AND key = ?2;",
+                               "SELECT rowid, length(key) + value_bytes FROM entries "
+                               "WHERE store = ?1 AND expires_at <= ?2 LIMIT ?3;",
+                               "DELETE FROM entries WHERE rowid = ?1;",
+                               "UPDATE stores SET keys = keys + ?2, bytes = bytes + ?3 WHERE id = ?1;",
+                           });
   if (!s) return s.error();
   auto& v = *s;
   statements_.reset(new StateWriterStatements{std::move(v[0]), std::move(v[1]), std::move(v[2]), std::move(v[3]),
@@ -576,7 +578,8 @@ std::optional<std::string> precondition_failure(const Precondition& condition, c
     if (*condition.if_match != "*" && *condition.if_match != *etag)
       return fmt::format("its ETag is {}, not {} (If-Match)", *etag, *condition.if_match);
   }
-  if (condition.if_none_match_any && etag) return fmt::format("it exists already, with ETag {} (If-None-Match: *)", *etag);
+  if (condition.if_none_match_any && etag)
+    return fmt::format("it exists already, with ETag {} (If-None-Match: *)", *etag);
   return std::nullopt;
 }
 
@@ -1087,8 +1090,8 @@ Result<bool> StateStore::del(std::string_view store, std::string_view key, Preco
   check_not_writer(*core_->writer_, "del");
   auto promise = std::make_shared<std::promise<Result<bool>>>();
   auto future = promise->get_future();
-  if (Status st = del_async(store, key, std::move(condition),
-                            [promise](Result<bool> r) { promise->set_value(std::move(r)); });
+  if (Status st =
+          del_async(store, key, std::move(condition), [promise](Result<bool> r) { promise->set_value(std::move(r)); });
       !st)
     return st.error();
   return future.get();
@@ -1133,18 +1136,16 @@ Result<bool> StateStore::grant(std::string_view store, std::string_view function
   if (Status st = validate_shared(store); !st) return st.error();
   if (Status st = validate_name("function", function); !st) return invalid_request(st.error().message);
   internal::StateStoreCore* core = core_.get();
-  return core->call<Result<bool>>("grant", [core, s = std::string(store), f = std::string(function)] {
-    return core->apply_grant(s, f, true);
-  });
+  return core->call<Result<bool>>(
+      "grant", [core, s = std::string(store), f = std::string(function)] { return core->apply_grant(s, f, true); });
 }
 
 Result<bool> StateStore::revoke(std::string_view store, std::string_view function) {
   if (Status st = validate_shared(store); !st) return st.error();
   if (Status st = validate_name("function", function); !st) return invalid_request(st.error().message);
   internal::StateStoreCore* core = core_.get();
-  return core->call<Result<bool>>("revoke", [core, s = std::string(store), f = std::string(function)] {
-    return core->apply_grant(s, f, false);
-  });
+  return core->call<Result<bool>>(
+      "revoke", [core, s = std::string(store), f = std::string(function)] { return core->apply_grant(s, f, false); });
 }
 
 Result<uint64_t> StateStore::remove_function(std::string_view function) {
@@ -1215,8 +1216,8 @@ Result<std::vector<BulkEntry>> StateStore::get_many(std::string_view store, cons
   if (Status st = validate_state_store(store); !st) return st.error();
   if (keys.size() > core_->options_.max_keys_per_request) {
     return make_error(std::string(kStateRequestTooLarge),
-                      fmt::format("{} keys in one read is more than the {} allowed: ask in several reads",
-                                  keys.size(), core_->options_.max_keys_per_request),
+                      fmt::format("{} keys in one read is more than the {} allowed: ask in several reads", keys.size(),
+                                  core_->options_.max_keys_per_request),
                       413);
   }
   for (const std::string& key : keys) {

@@ -155,7 +155,7 @@ struct StateOp {
   enum class Kind { put, del };
   Kind kind = Kind::put;
   std::string key;
-  std::string value;  // put only
+  std::string value;   // put only
   PutOptions options;  // del uses options.condition only
 
   static StateOp put(std::string key, std::string value, PutOptions options = {});

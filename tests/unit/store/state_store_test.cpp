@@ -341,10 +341,13 @@ TEST_CASE("state: a transaction applies all of its operations or none", "[unit][
         std::vector<StateOp> ops;
         ops.push_back(StateOp::put("k" + std::to_string(i), "v"));
         if (i == 1) ops.push_back(StateOp::put("a", "stale", if_match("\"0-0\"")));
-        REQUIRE(store->transact_async("fn:shop", std::move(ops), [&, i](auto r) {
-                       ok[i] = r.ok();
-                       done.count_down();
-                     }).ok());
+        REQUIRE(store
+                    ->transact_async("fn:shop", std::move(ops),
+                                     [&, i](auto r) {
+                                       ok[i] = r.ok();
+                                       done.count_down();
+                                     })
+                    .ok());
       }
     }
     done.wait();
@@ -724,11 +727,14 @@ TEST_CASE("state: what queues while the writer is busy commits once, in order, a
       // Every put targets one key: each sees the one before it.
       PutOptions options;
       if (i == 0) options.condition.if_none_match_any = true;
-      REQUIRE(store->put_async("fn:q", "k", std::to_string(i), options, [&, i](fnd::Result<PutOutcome> r) {
-                     etags[i] = r ? r->etag : "";
-                     threads[i] = std::this_thread::get_id();
-                     done.count_down();
-                   }).ok());
+      REQUIRE(store
+                  ->put_async("fn:q", "k", std::to_string(i), options,
+                              [&, i](fnd::Result<PutOutcome> r) {
+                                etags[i] = r ? r->etag : "";
+                                threads[i] = std::this_thread::get_id();
+                                done.count_down();
+                              })
+                  .ok());
     }
     CHECK(store->stats().queued == kPuts);
     CHECK(store->stats().queued_bytes == 50 + 10 + 80);  // "k" 50 times and the values "0".."49"
@@ -825,9 +831,7 @@ TEST_CASE("state: a damaged or foreign state.db is refused at open with recovery
   CHECK(foreign.error().code == fnd::store::kStateStoreDamaged);
 
   const std::string other = dir.file("other.db");
-  {
-    auto first = open_store(other, clock);
-  }
+  { auto first = open_store(other, clock); }
   {
     // Corrupt the middle of a valid state store: the header survives, the schema does not.
     std::fstream f(other, std::ios::in | std::ios::out | std::ios::binary);
@@ -917,15 +921,14 @@ TEST_CASE("state: every acknowledged put survives SIGKILL", "[unit][state]") {
     for (uint32_t t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         for (uint32_t i = 0;; ++i) {
-          auto st = (*store)->put_async(
-              "fn:f", std::to_string(t) + "-" + std::to_string(i), std::to_string(i), {},
-              [&, t, i](fnd::Result<PutOutcome> r) {
-                if (!r) ::_exit(3);
-                Ack ack{t, i, {}};
-                std::snprintf(ack.etag, sizeof ack.etag, "%s", r->etag.c_str());
-                if (::write(fds[1], &ack, sizeof ack) != sizeof ack) ::_exit(4);
-                if (++acks >= kKillAfter) ::kill(::getpid(), SIGKILL);
-              });
+          auto st = (*store)->put_async("fn:f", std::to_string(t) + "-" + std::to_string(i), std::to_string(i), {},
+                                        [&, t, i](fnd::Result<PutOutcome> r) {
+                                          if (!r) ::_exit(3);
+                                          Ack ack{t, i, {}};
+                                          std::snprintf(ack.etag, sizeof ack.etag, "%s", r->etag.c_str());
+                                          if (::write(fds[1], &ack, sizeof ack) != sizeof ack) ::_exit(4);
+                                          if (++acks >= kKillAfter) ::kill(::getpid(), SIGKILL);
+                                        });
           if (!st && !fnd::store::is_state_backlog_full(st.error())) ::_exit(5);
           if (!st) std::this_thread::yield();
         }
