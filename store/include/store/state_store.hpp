@@ -224,11 +224,11 @@ class StateStore {
   using TransactionCallback = std::function<void(Result<std::vector<OpOutcome>>)>;
 
   // Opens (creating if needed) the store at `path` in WAL mode with synchronous=FULL, migrates
-  // its schema forward and starts the writer thread. `clock` must outlive the store;
-  // `wall_at_start` is the wall time clock.now() stands for at this call (expiry times are wall
-  // times, so they survive restarts). Errors: kInvalidStateStoreOptions, kStateStoreDamaged (not
-  // a database, or a corrupt one: the message says how to recover), kStateStoreTooNew,
-  // store_error. Blocks on disk I/O.
+  // its schema forward and starts the writer thread. `clock` must outlive the store and be safe
+  // to call from any thread (readers and the writer read it); `wall_at_start` is the wall time
+  // clock.now() stands for at this call (expiry times are wall times, so they survive restarts).
+  // Errors: kInvalidStateStoreOptions, kStateStoreDamaged (not a database, or a corrupt one: the
+  // message says how to recover), kStateStoreTooNew, store_error. Blocks on disk I/O.
   static Result<std::unique_ptr<StateStore>> open(const std::string& path, const StateStoreOptions& options,
                                                   const Clock& clock,
                                                   SystemTime wall_at_start = std::chrono::system_clock::now());
