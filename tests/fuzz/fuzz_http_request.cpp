@@ -108,7 +108,7 @@ bool read_one_request(std::string_view& input) {
   while (!parser.is_done() && !input.empty()) {
     used = parser.put(boost::asio::buffer(input.data(), input.size()), ec);
     input.remove_prefix(used);
-    if (ec == http::error::need_more && used == 0) break;
+    if (used == 0 && (!ec || ec == http::error::need_more)) break;
     if (ec && ec != http::error::need_more) return false;  // 413 body_limit or 400
   }
   if (!parser.is_done()) {
