@@ -16,8 +16,8 @@ using namespace std::chrono_literals;
 namespace {
 
 // Zones read from /usr/share/zoneinfo once per name: the file system is not what is fuzzed here.
-const Result<TimeZone>& zone_named(std::string_view name) {
-  static std::map<std::string, Result<TimeZone>, std::less<>> zones;
+const fnd::Result<TimeZone>& zone_named(std::string_view name) {
+  static std::map<std::string, fnd::Result<TimeZone>, std::less<>> zones;
   if (auto it = zones.find(name); it != zones.end()) return it->second;
   if (zones.size() > 4096) zones.clear();
   return zones.emplace(std::string(name), TimeZone::load(name)).first->second;
@@ -28,7 +28,7 @@ const Result<TimeZone>& zone_named(std::string_view name) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto [expression, zone_name] = fnd::fuzz::split_once(fnd::fuzz::as_text(data, size), "\n");
   if (zone_name.empty()) zone_name = "UTC";
-  const Result<TimeZone>& zone = zone_named(zone_name);
+  const fnd::Result<TimeZone>& zone = zone_named(zone_name);
   if (!zone) return 0;
   auto schedule = CronSchedule::parse(expression, *zone);
   if (!schedule) {

@@ -2,6 +2,7 @@
 // ("key: value") up to an empty line, then the value. A header line ":key: K" gives the record
 // key; a head with a line ":tombstone" makes the value absent. Every event read comes back the same
 // through the structured mode and, attribute by attribute as text, through the binary mode.
+#include <algorithm>
 #include <fmt/format.h>
 #include <string>
 
@@ -32,7 +33,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   FND_FUZZ_CHECK(validate(*event).ok(), fnd::fuzz::describe(*event));
-  if (record.key) FND_FUZZ_CHECK(event->attribute(kPartitionKeyAttribute) != nullptr, *record.key);
+  // A key that is text becomes partitionkey; one that is not (a hash) stays a key only.
+  const bool text_key = record.key && !record.key->empty() &&
+                        std::all_of(record.key->begin(), record.key->end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (text_key) FND_FUZZ_CHECK(event->attribute(kPartitionKeyAttribute) != nullptr, *record.key);
 
   KafkaRecord structured = to_kafka(*event, KafkaContentMode::structured);
   auto again = from_kafka(structured);
