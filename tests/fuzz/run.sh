@@ -52,9 +52,10 @@ for target in $TARGETS; do
   [ -f "tests/fuzz/dict/$target.dict" ] && dict="-dict=tests/fuzz/dict/$target.dict"
   start=$(date +%s)
   rc=0
-  # New inputs go to the first folder (the build dir's); the committed seeds are only read.
+  # One process (no -jobs/-workers: the machine is shared). New inputs go to the first folder
+  # (the build dir's); the committed seeds are only read.
   # shellcheck disable=SC2086
-  "$binary" -max_total_time="$SECONDS_EACH" -timeout=5 -rss_limit_mb=2048 -max_len=8192 -jobs=1 -workers=1 \
+  "$binary" -max_total_time="$SECONDS_EACH" -timeout=5 -rss_limit_mb=2048 -max_len=8192 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" $dict "$work" "$CORPUS/$target" >"$log" 2>&1 || rc=$?
   seconds=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
