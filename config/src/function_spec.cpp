@@ -347,6 +347,18 @@ Result<FunctionSpec> spec_from_yaml(std::string_view yaml_text) {
   return spec_from_json(*json_value);
 }
 
+namespace {
+
+// The canonical form must read back as the same number of bytes; format_bytes rounds for people
+// ("95.4Mi" for 100M), so a size it cannot show exactly is written in bytes.
+std::string exact_bytes(uint64_t bytes) {
+  std::string shown = format_bytes(bytes);
+  auto back = parse_bytes(shown);
+  return back && *back == bytes ? shown : std::to_string(bytes);
+}
+
+}  // namespace
+
 json::object spec_to_json(const FunctionSpec& spec) {
   json::object env;
   for (const auto& [k, v] : spec.env) env[k] = v;
@@ -357,7 +369,7 @@ json::object spec_to_json(const FunctionSpec& spec) {
   if (!spec.code.empty()) out["code"] = spec.code;
   out["env"] = std::move(env);
   out["timeout"] = format_duration(spec.timeout);
-  out["resources"] = json::object{{"memory", format_bytes(spec.resources.memory_bytes)},
+  out["resources"] = json::object{{"memory", exact_bytes(spec.resources.memory_bytes)},
                                   {"cpu", spec.resources.cpu},
                                   {"pids", spec.resources.pids}};
   out["scale"] = json::object{{"concurrency", spec.scale.concurrency},

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <string_view>
 
 #include "core/metrics.hpp"
 #include "gateway/access_control.hpp"
@@ -15,6 +17,22 @@
 #include "gateway/security_api.hpp"
 
 namespace fnd::gateway {
+
+// Where a request goes, decided from its target alone. Pure, so that the body limit, the handler
+// and the fuzz target (tests/fuzz/fuzz_http_request.cpp) all follow the same decision.
+// other_api: any other /api/ path (the security API, or a 404 once the caller is known).
+enum class RouteKind { invocation, functions_api, code_upload, admin_api, other_api, healthz, metrics, readyz, not_found };
+struct Route {
+  RouteKind kind = RouteKind::not_found;
+  // invocation: the target after /function/; functions_api and code_upload: after
+  // /api/v1/functions (query included); admin_api: after /api/v1/admin (query included);
+  // otherwise the path without the query. A view into the target.
+  std::string_view rest;
+};
+Route route_of(std::string_view target);
+// The largest body a request for `route` may carry: the code upload's is the store's
+// `code_archive_limit`, an invocation's options.max_request_body, any other 1 MiB.
+uint64_t route_body_limit(RouteKind route, const GatewayOptions& options, uint64_t code_archive_limit);
 
 class Router final : public RequestHandler {
  public:
@@ -37,7 +55,8 @@ class Router final : public RequestHandler {
   void set_ready(bool ready) { ready_ = ready; }
 
  private:
-  boost::asio::awaitable<bool> handle_other(Request& request, ClientStream& client, const Connection& connection);
+  boost::asio::awaitable<bool> handle_other(Request& request, Route route, ClientStream& client,
+                                            const Connection& connection);
 
   Handlers handlers_;
   AccessControl& access_;
