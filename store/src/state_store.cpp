@@ -503,6 +503,7 @@ Status StateStoreCore::start(std::unique_ptr<Connection> write, std::vector<std:
                                "INSERT INTO stores (name) VALUES (?1);",
                                "UPDATE stores SET version = ?2, keys = ?3, bytes = ?4 WHERE id = ?1;",
                                "SELECT version, expires_at, value_bytes FROM entries WHERE store = ?1 AND key = ?2;",
+                               // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one statement written over several lines
                                "INSERT INTO entries (store, key, version, expires_at, value_bytes, value) "
                                "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (store, key) DO UPDATE SET "
                                "version = excluded.version, expires_at = excluded.expires_at, "
@@ -515,6 +516,7 @@ Status StateStoreCore::start(std::unique_ptr<Connection> write, std::vector<std:
                            });
   if (!s) return s.error();
   auto& v = *s;
+  // NOLINTNEXTLINE(modernize-make-unique): an aggregate, which clang 14 (the fuzz build) cannot make_unique
   statements_.reset(new StateWriterStatements{std::move(v[0]), std::move(v[1]), std::move(v[2]), std::move(v[3]),
                                               std::move(v[4]), std::move(v[5]), std::move(v[6]), std::move(v[7]),
                                               std::move(v[8])});
@@ -885,6 +887,7 @@ Result<std::unique_ptr<internal::StateReader>> open_reader(const std::string& pa
   if (!conn) return conn.error();
   if (Status st = (*conn)->exec("PRAGMA query_only=1;"); !st) return st.error();
   auto s = prepare_all(**conn, {
+                                   // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one statement written over several lines
                                    "SELECT s.id, e.version, e.expires_at, e.value FROM stores s "
                                    "LEFT JOIN entries e ON e.store = s.id AND e.key = ?2 WHERE s.name = ?1;",
                                    "SELECT id, keys, bytes FROM stores WHERE name = ?1;",
@@ -900,6 +903,7 @@ Result<std::unique_ptr<internal::StateReader>> open_reader(const std::string& pa
                                });
   if (!s) return s.error();
   auto& v = *s;
+  // NOLINTNEXTLINE(modernize-make-unique): an aggregate, which clang 14 (the fuzz build) cannot make_unique
   return std::unique_ptr<internal::StateReader>(
       new internal::StateReader{std::move(*conn), std::move(v[0]), std::move(v[1]), std::move(v[2]), std::move(v[3]),
                                 std::move(v[4]), std::move(v[5]), std::move(v[6]), std::move(v[7])});
