@@ -9,7 +9,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES="build-essential cmake ninja-build pkg-config ccache git
   libboost1.81-dev libboost-json1.81-dev libssl-dev libsqlite3-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev libcurl4-openssl-dev libarchive-dev libcli11-dev catch2 librdkafka-dev
-  libsystemd-dev crun runc python3 nodejs curl sqlite3 procps tzdata kcat clang-tidy"
+  libsystemd-dev crun runc python3 nodejs curl sqlite3 procps tzdata kcat clang-tidy
+  clang libclang-rt-14-dev"
+# clang and libclang-rt-14-dev (libFuzzer, ASan and UBSan runtimes; clang only recommends it) are
+# for tests/fuzz/run.sh; the daemon itself builds with GCC.
 
 missing=""
 for p in $PACKAGES; do
@@ -20,6 +23,12 @@ if [ -n "$missing" ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   # shellcheck disable=SC2086
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# Members of fnd-admin administer fnd through its local socket (/run/fnd/api.sock) without a token.
+if ! getent group fnd-admin >/dev/null; then
+  echo "setup: creating the group fnd-admin (its members administer fnd through its local socket)"
+  $SUDO groupadd --system fnd-admin
 fi
 
 # crun 1.8 refuses hosts whose cgroup v2 mount (hybrid mode) carries controllers that v1

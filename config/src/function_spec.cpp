@@ -206,13 +206,36 @@ Status read_scale(const json::value& v, ScaleSettings& out) {
   return {};
 }
 
+Status read_secrets(const json::value& v, std::vector<std::string>& out) {
+  if (!v.is_array()) return field_error("secrets", fmt::format("expected a list of secret names, got {}", kind_name(v)));
+  const auto& list = v.as_array();
+  if (list.size() > kMaxSecretsPerFunction) {
+    return field_error("secrets", fmt::format("at most {} secrets per function", kMaxSecretsPerFunction));
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string field = fmt::format("secrets[{}]", i);
+    auto name = read_string(list[i], field);
+    if (!name) return name.error();
+    if (auto valid = validate_name("secret", *name); !valid) return field_error(field, valid.error().message);
+    if (std::find(out.begin(), out.end(), *name) != out.end()) return field_error(field, fmt::format("'{}' is listed twice", *name));
+    out.push_back(*name);
+  }
+  return {};
+}
+
 }  // namespace
+
+std::string_view to_string(Access access) { return access == Access::token ? "token" : "public"; }
+
+std::string_view to_string(SeccompProfile profile) {
+  return profile == SeccompProfile::unconfined ? "unconfined" : "default";
+}
 
 Result<FunctionSpec> spec_from_json(const json::value& v) {
   FunctionSpec spec;
   bool has_handler = false;
   Status st = for_each_member(
-      v, "", {"name", "runtime", "handler", "code", "env", "timeout", "resources", "scale"},
+      v, "", {"name", "runtime", "handler", "code", "env", "timeout", "resources", "scale", "access", "secrets", "security"},
       [&](std::string_view key, const json::value& val, const std::string& f) -> Status {
         if (key == "name" || key == "handler" || key == "code" || key == "runtime") {
           auto s = read_string(val, f);
@@ -252,6 +275,25 @@ Result<FunctionSpec> spec_from_json(const json::value& v) {
           spec.timeout = *d;
         } else if (key == "resources") {
           return read_resources(val, spec.resources);
+        } else if (key == "access") {
+          auto s = read_string(val, f);
+          if (!s) return s.error();
+          if (*s == "public") spec.access = Access::public_;
+          else if (*s == "token") spec.access = Access::token;
+          else return field_error(f, fmt::format("'{}' is not an access mode; use public (anyone who reaches the gateway) "
+                                                 "or token (an invoker token for this function)", *s));
+        } else if (key == "secrets") {
+          return read_secrets(val, spec.secrets);
+        } else if (key == "security") {
+          return for_each_member(val, "security", {"seccomp"}, [&](std::string_view, const json::value& member,
+                                                                   const std::string& field) -> Status {
+            auto s = read_string(member, field);
+            if (!s) return s.error();
+            if (*s == "default") spec.seccomp = SeccompProfile::default_;
+            else if (*s == "unconfined") spec.seccomp = SeccompProfile::unconfined;
+            else return field_error(field, fmt::format("'{}' is not a seccomp profile; use default or unconfined", *s));
+            return {};
+          });
         } else {
           return read_scale(val, spec.scale);
         }
@@ -305,6 +347,18 @@ Result<FunctionSpec> spec_from_yaml(std::string_view yaml_text) {
   return spec_from_json(*json_value);
 }
 
+namespace {
+
+// The canonical form must read back as the same number of bytes; format_bytes rounds for people
+// ("95.4Mi" for 100M), so a size it cannot show exactly is written in bytes.
+std::string exact_bytes(uint64_t bytes) {
+  std::string shown = format_bytes(bytes);
+  auto back = parse_bytes(shown);
+  return back && *back == bytes ? shown : std::to_string(bytes);
+}
+
+}  // namespace
+
 json::object spec_to_json(const FunctionSpec& spec) {
   json::object env;
   for (const auto& [k, v] : spec.env) env[k] = v;
@@ -315,7 +369,7 @@ json::object spec_to_json(const FunctionSpec& spec) {
   if (!spec.code.empty()) out["code"] = spec.code;
   out["env"] = std::move(env);
   out["timeout"] = format_duration(spec.timeout);
-  out["resources"] = json::object{{"memory", format_bytes(spec.resources.memory_bytes)},
+  out["resources"] = json::object{{"memory", exact_bytes(spec.resources.memory_bytes)},
                                   {"cpu", spec.resources.cpu},
                                   {"pids", spec.resources.pids}};
   out["scale"] = json::object{{"concurrency", spec.scale.concurrency},
@@ -323,6 +377,11 @@ json::object spec_to_json(const FunctionSpec& spec) {
                               {"min", spec.scale.min},
                               {"max", spec.scale.max},
                               {"keepAlive", format_duration(spec.scale.keep_alive)}};
+  out["access"] = to_string(spec.access);
+  json::array secrets;
+  for (const auto& name : spec.secrets) secrets.emplace_back(name);
+  out["secrets"] = std::move(secrets);
+  out["security"] = json::object{{"seccomp", to_string(spec.seccomp)}};
   return out;
 }
 

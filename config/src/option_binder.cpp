@@ -67,6 +67,20 @@ void OptionBinder::count(std::string key, uint32_t& field, uint32_t max) {
                        }});
 }
 
+void OptionBinder::flag(std::string key, bool& field, std::string env) {
+  bindings_.push_back({std::move(key), std::move(env), [&field](const std::string& text) -> Status {
+                         // YAML 1.1's spellings too: a config written "on" means on.
+                         if (text == "true" || text == "on" || text == "yes") {
+                           field = true;
+                         } else if (text == "false" || text == "off" || text == "no") {
+                           field = false;
+                         } else {
+                           return make_error(std::string(kInvalidConfig), fmt::format("'{}' is not true or false", text));
+                         }
+                         return {};
+                       }});
+}
+
 const OptionBinder::Binding* OptionBinder::find(std::string_view key) const {
   for (const auto& binding : bindings_) {
     if (binding.key == key) return &binding;

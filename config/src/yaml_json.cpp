@@ -1,5 +1,9 @@
 #include <boost/json.hpp>
 #include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
@@ -8,6 +12,10 @@
 namespace fnd::config::internal {
 
 namespace {
+
+// Aliases make a YAML document a graph: "b: [*a, *a]" repeated a few times expands to billions of
+// values in a few hundred bytes. Specs and the daemon config are small; far more is an attack.
+constexpr size_t kMaxValues = 100'000;
 
 boost::json::value scalar_to_json(const YAML::Node& node) {
   const std::string& s = node.Scalar();
@@ -24,23 +32,34 @@ boost::json::value scalar_to_json(const YAML::Node& node) {
   return boost::json::string(s);
 }
 
-boost::json::value node_to_json(const YAML::Node& node) {
+// nullopt once more than `budget` values were made.
+std::optional<boost::json::value> node_to_json(const YAML::Node& node, size_t& budget) {
+  if (budget == 0) return std::nullopt;
+  --budget;
   switch (node.Type()) {
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return nullptr;
+    case YAML::NodeType::Undefined: return boost::json::value(nullptr);
     case YAML::NodeType::Scalar: return scalar_to_json(node);
     case YAML::NodeType::Sequence: {
       boost::json::array a;
-      for (const auto& item : node) a.push_back(node_to_json(item));
-      return a;
+      for (const auto& item : node) {
+        auto value = node_to_json(item, budget);
+        if (!value) return std::nullopt;
+        a.push_back(std::move(*value));
+      }
+      return boost::json::value(std::move(a));
     }
     case YAML::NodeType::Map: {
       boost::json::object o;
-      for (const auto& kv : node) o[kv.first.as<std::string>()] = node_to_json(kv.second);
-      return o;
+      for (const auto& kv : node) {
+        auto value = node_to_json(kv.second, budget);
+        if (!value) return std::nullopt;
+        o[kv.first.as<std::string>()] = std::move(*value);
+      }
+      return boost::json::value(std::move(o));
     }
   }
-  return nullptr;
+  return boost::json::value(nullptr);
 }
 
 }  // namespace
@@ -49,7 +68,13 @@ Result<boost::json::value> yaml_to_json(std::string_view yaml_text) {
   try {
     YAML::Node root = YAML::Load(std::string(yaml_text));
     if (!root.IsMap()) return make_error("invalid_yaml", "expected a YAML map of fields at the top level", 400);
-    return node_to_json(root);
+    size_t budget = kMaxValues;
+    auto value = node_to_json(root, budget);
+    if (!value) {
+      return make_error("invalid_yaml", fmt::format("the YAML holds more than {} values once its aliases are "
+                                                    "expanded; write it out without nested aliases", kMaxValues), 400);
+    }
+    return std::move(*value);
   } catch (const YAML::Exception& e) {
     return make_error("invalid_yaml", fmt::format("invalid YAML at line {}, column {}: {}", e.mark.line + 1,
                                                   e.mark.column + 1, e.msg), 400);

@@ -44,16 +44,6 @@ std::optional<char32_t> next_code_point(std::string_view bytes, std::size_t& pos
 
 bool is_noncharacter(char32_t cp) { return (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE; }
 
-constexpr std::string_view kBase64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -82,58 +72,6 @@ bool is_valid_string_value(std::string_view text) {
     if (*cp <= 0x1F || (*cp >= 0x7F && *cp <= 0x9F) || is_noncharacter(*cp)) return false;
   }
   return true;
-}
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  auto at = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k])); };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-    out += kBase64Alphabet[(n >> 18) & 63];
-    out += kBase64Alphabet[(n >> 12) & 63];
-    out += kBase64Alphabet[(n >> 6) & 63];
-    out += kBase64Alphabet[n & 63];
-  }
-  std::size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    std::uint32_t n = at(i) << 16;
-    out += kBase64Alphabet[(n >> 18) & 63];
-    out += kBase64Alphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8);
-    out += kBase64Alphabet[(n >> 18) & 63];
-    out += kBase64Alphabet[(n >> 12) & 63];
-    out += kBase64Alphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 == 0 && !text.empty()) {
-    if (text.back() == '=') text.remove_suffix(1);
-    if (text.back() == '=') text.remove_suffix(1);
-  }
-  // One character left over carries fewer than 8 bits: no byte can end there.
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() / 4 * 3 + 2);
-  std::uint32_t bits = 0;
-  int pending = 0;
-  for (char c : text) {
-    int v = base64_value(c);
-    if (v < 0) return std::nullopt;
-    bits = (bits << 6) | static_cast<std::uint32_t>(v);
-    pending += 6;
-    if (pending >= 8) {
-      pending -= 8;
-      out += static_cast<char>((bits >> pending) & 0xFF);
-    }
-  }
-  return out;
 }
 
 std::string percent_encode(std::string_view value) {

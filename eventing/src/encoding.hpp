@@ -1,5 +1,5 @@
-// Byte-level encodings the CloudEvents formats and bindings share: UTF-8 checks, Base64 (RFC 4648),
-// the HTTP binding's percent-encoding of header values, and a few ASCII helpers. Pure functions.
+// Byte-level encodings the CloudEvents formats and bindings share: UTF-8 checks (Base64 is
+// core/base64.hpp), the HTTP binding's percent-encoding of header values, and a few ASCII helpers. Pure functions.
 #pragma once
 
 #include <optional>
@@ -14,11 +14,6 @@ bool is_valid_utf8(std::string_view bytes);
 // True when `text` is a CloudEvents String: valid UTF-8 without control characters
 // (U+0000-U+001F, U+007F-U+009F) or Unicode noncharacters.
 bool is_valid_string_value(std::string_view text);
-
-// Standard alphabet with padding.
-std::string base64_encode(std::string_view bytes);
-// Standard alphabet; padding may be omitted. nullopt on any other character or a bad length.
-std::optional<std::string> base64_decode(std::string_view text);
 
 // The HTTP binding's encoding of an attribute value in a header: space, '"', '%' and every byte
 // outside U+0021-U+007E become %XY (upper-case hex).

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/base64.hpp"
 #include "encoding.hpp"
 #include "eventing/cloud_event.hpp"
 #include "json_text.hpp"
@@ -78,7 +79,7 @@ Result<CloudEvent> event_from_object(const json::object& object) {
   }
   if (data_base64 != nullptr) {
     if (!data_base64->is_string()) return invalid("'data_base64' must be a Base64 string");
-    auto bytes = internal::base64_decode(data_base64->get_string());
+    auto bytes = base64_decode(data_base64->get_string());
     if (!bytes) return invalid("'data_base64' is not valid Base64 (RFC 4648, standard alphabet)");
     event.data = std::move(*bytes);
   } else if (data != nullptr) {
@@ -126,7 +127,7 @@ json::object event_to_object(const CloudEvent& event) {
     object["data"] = bytes;
     return object;
   }
-  object["data_base64"] = internal::base64_encode(bytes);
+  object["data_base64"] = base64_encode(bytes);
   return object;
 }
 

@@ -9,6 +9,7 @@
 #include <random>
 #include <spdlog/spdlog.h>
 
+#include "client_stream.hpp"
 #include "gateway/responses.hpp"
 
 namespace fnd::gateway {
@@ -17,9 +18,13 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-asio::awaitable<bool> AdminApi::handle(Request& request, std::string_view rest, TimedSocket& client) {
+asio::awaitable<bool> AdminApi::handle(Request& request, std::string_view rest, ClientStream& client,
+                                       const Caller& caller) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
+  if (auto allowed = caller.may(Permission::backup); !allowed) {
+    co_return co_await write_error(client, allowed.error(), version, keep_alive);
+  }
   std::string_view path = rest.substr(0, rest.find('?'));
   if (path == "/backup") {
     if (request.method() != http::verb::get) {
@@ -33,7 +38,7 @@ asio::awaitable<bool> AdminApi::handle(Request& request, std::string_view rest, 
                                  version, keep_alive);
 }
 
-asio::awaitable<bool> AdminApi::backup(Request& request, TimedSocket& client) {
+asio::awaitable<bool> AdminApi::backup(Request& request, ClientStream& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   std::string file = fmt::format("{}/backup-{:016x}.db", scratch_dir_, std::random_device{}() * 0x9e3779b97f4a7c15ULL);

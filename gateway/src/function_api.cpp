@@ -6,6 +6,7 @@
 #include <charconv>
 #include <fmt/format.h>
 
+#include "client_stream.hpp"
 #include "core/json.hpp"
 #include "core/names.hpp"
 #include "core/units.hpp"
@@ -74,7 +75,8 @@ json::object log_line_json(const store::LogLine& line) {
 
 }  // namespace
 
-asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view rest, TimedSocket& client) {
+asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view rest, ClientStream& client,
+                                          const Caller& caller) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   std::string_view query;
@@ -84,7 +86,10 @@ asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view res
   }
   if (rest.empty() || rest == "/") {
     if (request.method() != http::verb::get) co_return co_await write_error(client, method_not_allowed(request, "GET"), version, keep_alive);
-    co_return co_await list(request, client);
+    if (auto allowed = caller.may(Permission::read_functions); !allowed) {
+      co_return co_await write_error(client, allowed.error(), version, keep_alive);
+    }
+    co_return co_await list(request, client, caller.principal);
   }
   rest.remove_prefix(1);
   auto slash = rest.find('/');
@@ -92,27 +97,40 @@ asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view res
   std::string_view sub = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
   if (Status valid = validate_name("function", name); !valid) co_return co_await write_error(client, valid.error(), version, keep_alive);
 
+  // The permission each call needs, checked before anything else is looked at.
+  std::optional<Permission> needed;
   if (sub.empty()) {
     switch (request.method()) {
-      case http::verb::put: co_return co_await put_spec(request, name, client);
-      case http::verb::get: co_return co_await describe(request, name, client);
-      case http::verb::delete_: co_return co_await remove(request, name, client);
+      case http::verb::put: needed = Permission::deploy_functions; break;
+      case http::verb::get: needed = Permission::read_functions; break;
+      case http::verb::delete_: needed = Permission::delete_functions; break;
       default: co_return co_await write_error(client, method_not_allowed(request, "GET, PUT or DELETE"), version, keep_alive);
     }
-  }
-  if (sub == "/code") {
+  } else if (sub == "/code") {
     if (request.method() != http::verb::put) co_return co_await write_error(client, method_not_allowed(request, "PUT"), version, keep_alive);
-    co_return co_await put_code(request, name, client);
-  }
-  if (sub == "/logs") {
+    needed = Permission::deploy_functions;
+  } else if (sub == "/logs") {
     if (request.method() != http::verb::get) co_return co_await write_error(client, method_not_allowed(request, "GET"), version, keep_alive);
-    co_return co_await logs(request, name, query, client);
+    needed = Permission::read_functions;
+  }
+  if (needed) {
+    if (auto allowed = caller.may(*needed, name); !allowed) {
+      co_return co_await write_error(client, allowed.error(), version, keep_alive);
+    }
+    if (sub == "/code") co_return co_await put_code(request, name, client, caller);
+    if (sub == "/logs") co_return co_await logs(request, name, query, client);
+    switch (*needed) {
+      case Permission::deploy_functions: co_return co_await put_spec(request, name, client, caller);
+      case Permission::delete_functions: co_return co_await remove(request, name, client, caller);
+      default: co_return co_await describe(request, name, client);
+    }
   }
   co_return co_await write_error(client, make_error("not_found", fmt::format("no API endpoint {}; see docs/api.md", std::string_view(request.target())), 404),
                                  version, keep_alive);
 }
 
-asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string& name, TimedSocket& client) {
+asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string& name, ClientStream& client,
+                                            const Caller& caller) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   auto body = parse_json(request.body());
@@ -125,9 +143,21 @@ asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string&
                                    version, keep_alive);
   }
   spec->name = name;
+  if (spec->seccomp == config::SeccompProfile::unconfined) {
+    if (auto allowed = caller.may(Permission::unconfined_seccomp); !allowed) {
+      co_return co_await write_error(client, allowed.error(), version, keep_alive);
+    }
+  }
+  if (auto missing = missing_secret(spec->secrets)) {
+    co_return co_await write_error(client, make_error("invalid_spec", fmt::format(
+        "spec field 'secrets': there is no secret named '{}'; create it first (fnctl secret create {} ...)", *missing,
+        *missing), 422), version, keep_alive);
+  }
   auto precondition = read_precondition(request);
   if (!precondition) co_return co_await write_error(client, precondition.error(), version, keep_alive);
   auto deployed = deployments_.deploy(std::move(*spec), *precondition);
+  audit_.record(caller.principal, "function.deploy", name, deployed ? Status{} : Status(deployed.error()),
+                deployed ? fmt::format("revision {}", deployed->revision->number) : std::string());
   if (!deployed) co_return co_await write_error(client, deployed.error(), version, keep_alive);
   const store::Revision& revision = *deployed->revision;
   json::object out{{"name", name}, {"revision", revision.number}, {"created", deployed->created},
@@ -136,7 +166,8 @@ asio::awaitable<bool> FunctionApi::put_spec(Request& request, const std::string&
   co_return co_await write_json(client, deployed->created ? 201 : 200, out, version, keep_alive, headers);
 }
 
-asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string& name, TimedSocket& client) {
+asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string& name, ClientStream& client,
+                                            const Caller& caller) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   std::string archive = std::move(request.body());
@@ -146,6 +177,8 @@ asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string&
     co_return code_.store_archive(archive);
   }, asio::use_awaitable);
   Result<store::StoredCode> stored = std::move(*unpacked);
+  audit_.record(caller.principal, "function.code", name, stored ? Status{} : Status(stored.error()),
+                stored ? stored->digest : std::string());
   if (!stored) co_return co_await write_error(client, stored.error(), version, keep_alive);
   // Only stored: a revision is made by the spec PUT that names this digest, so that code and
   // spec of one deploy always travel together (concurrent deploys never mix them).
@@ -154,11 +187,12 @@ asio::awaitable<bool> FunctionApi::put_code(Request& request, const std::string&
   co_return co_await write_json(client, 201, out, version, keep_alive);
 }
 
-asio::awaitable<bool> FunctionApi::list(Request& request, TimedSocket& client) {
+asio::awaitable<bool> FunctionApi::list(Request& request, ClientStream& client, const Principal& principal) {
   auto functions = repository_.list();
   if (!functions) co_return co_await write_error(client, functions.error(), request.version(), request.keep_alive());
   json::array items;
   for (const auto& fn : *functions) {
+    if (!principal.allows_function(fn.name)) continue;  // a token limited to shop-* lists only those
     json::object item{{"name", fn.name}, {"revision", fn.latest_revision}, {"instances", status_.instance_count(fn.name)},
                       {"updated_at", format_rfc3339(fn.updated_at)}};
     if (auto rev = deployments_.directory().find(fn.name)) {
@@ -174,7 +208,7 @@ asio::awaitable<bool> FunctionApi::list(Request& request, TimedSocket& client) {
   co_return co_await write_json(client, 200, out, request.version(), request.keep_alive());
 }
 
-asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string& name, TimedSocket& client) {
+asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string& name, ClientStream& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   auto record = repository_.find(name);
@@ -219,13 +253,26 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
   co_return co_await write_json(client, 200, out, version, keep_alive, headers);
 }
 
-asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& name, TimedSocket& client) {
+asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& name, ClientStream& client,
+                                          const Caller& caller) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   auto stopped = co_await deployments_.remove(name);
+  audit_.record(caller.principal, "function.delete", name, stopped ? Status{} : Status(stopped.error()));
   if (!stopped) co_return co_await write_error(client, stopped.error(), version, keep_alive);
   json::object out{{"deleted", name}, {"stopped_instances", *stopped}};
   co_return co_await write_json(client, 200, out, version, keep_alive);
+}
+
+std::optional<std::string> FunctionApi::missing_secret(const std::vector<std::string>& names) const {
+  if (names.empty() || !secrets_) return std::nullopt;
+  auto stored = secrets_->list();
+  if (!stored) return std::nullopt;  // the deploy goes on; the instance start reports the store's error
+  for (const auto& name : names) {
+    bool found = std::any_of(stored->begin(), stored->end(), [&](const store::SecretInfo& info) { return info.name == name; });
+    if (!found) return name;
+  }
+  return std::nullopt;
 }
 
 bool FunctionApi::known(std::string_view name) const {
@@ -233,7 +280,7 @@ bool FunctionApi::known(std::string_view name) const {
 }
 
 asio::awaitable<bool> FunctionApi::logs(Request& request, const std::string& name, std::string_view query,
-                                        TimedSocket& client) {
+                                        ClientStream& client) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
   if (!known(name)) co_return co_await write_error(client, deployments_.directory().not_found(name), version, keep_alive);

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <span>
 
+#include "client_stream.hpp"
 #include "gateway/responses.hpp"
 
 namespace fnd::gateway {
@@ -26,10 +27,10 @@ using namespace std::chrono_literals;
 namespace {
 
 // Resolves when the client closes or resets its connection (or when cancelled).
-asio::awaitable<void> watch_for_hangup(TimedSocket& client) {
+asio::awaitable<void> watch_for_hangup(ClientStream& client) {
   auto& socket = client.socket();
   while (true) {
-    auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    auto [ec] = co_await socket.async_wait(asio::socket_base::wait_read, asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
     char byte;
     ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -49,7 +50,7 @@ asio::awaitable<void> watch_for_hangup(TimedSocket& client) {
 // the connection marks the end of the body).
 class ClientSink final : public scheduler::ResponseSink {
  public:
-  ClientSink(TimedSocket& client, unsigned version, bool keep_alive, std::chrono::milliseconds timeout)
+  ClientSink(ClientStream& client, unsigned version, bool keep_alive, std::chrono::milliseconds timeout)
       : client_(client), version_(version), keep_alive_(keep_alive), timeout_(timeout) {}
 
   // Not a coroutine itself: the head is built at once and send() is the only frame.
@@ -113,7 +114,7 @@ class ClientSink final : public scheduler::ResponseSink {
     co_return true;
   }
 
-  TimedSocket& client_;
+  ClientStream& client_;
   unsigned version_;
   bool keep_alive_;
   std::chrono::milliseconds timeout_;
@@ -125,8 +126,8 @@ class ClientSink final : public scheduler::ResponseSink {
 
 }  // namespace
 
-asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_view function_target, TimedSocket& client,
-                                                std::string_view client_address) {
+asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_view function_target, ClientStream& client,
+                                                const Connection& connection) {
   const size_t end = function_target.find_first_of("/?");
   const std::string_view name = function_target.substr(0, end);
   std::string_view rest = end == std::string_view::npos ? std::string_view() : function_target.substr(end);
@@ -136,9 +137,21 @@ asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_vi
   if (rest.empty() || rest.front() == '?') target = rooted.append("/").append(rest);
   const unsigned version = request.version();
   const bool client_keep_alive = request.keep_alive();
+
+  // A function deployed with access: token answers token holders only, and never sees the token.
+  bool drop_authorization = false;
+  if (auto revision = directory_.find(name); revision && revision->spec.access == config::Access::token) {
+    auto principal = access_.authenticate(request, connection, std::chrono::system_clock::now());
+    Status allowed = principal ? access_.authorize(*principal, Permission::invoke_functions, name) : Status(principal.error());
+    if (!allowed) co_return co_await write_error(client, allowed.error(), version, client_keep_alive);
+    drop_authorization = true;
+  }
   boost::container::small_vector<scheduler::HeaderField, 24> fields;
-  for (const auto& field : request) fields.push_back({field.name_string(), field.value()});
-  scheduler::InvocationRequest call{request.method_string(), target, fields, request.body(), client_address, {},
+  for (const auto& field : request) {
+    if (drop_authorization && field.name() == http::field::authorization) continue;
+    fields.push_back({field.name_string(), field.value()});
+  }
+  scheduler::InvocationRequest call{request.method_string(), target, fields, request.body(), connection.client_address, {},
                                     [&client]() { return watch_for_hangup(client); }};
   // The write timeout covers the whole answer: a client that reads nothing for that long is gone.
   ClientSink sink(client, version, client_keep_alive, std::chrono::seconds(90));

@@ -4,6 +4,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include "client_stream.hpp"
 #include "core/json.hpp"
 
 namespace fnd::gateway {
@@ -13,7 +14,7 @@ namespace http = boost::beast::http;
 
 namespace {
 
-asio::awaitable<bool> write_body(TimedSocket& client, unsigned status, std::string body,
+asio::awaitable<bool> write_body(ClientStream& client, unsigned status, std::string body,
                                  std::string_view content_type, unsigned version, bool keep_alive, bool fnd_error,
                                  int retry_after_seconds = 0, const HeaderFields* headers = nullptr) {
   http::response<http::string_body> res(static_cast<http::status>(status), version);
@@ -35,18 +36,18 @@ asio::awaitable<bool> write_body(TimedSocket& client, unsigned status, std::stri
 
 }  // namespace
 
-asio::awaitable<bool> write_error(TimedSocket& client, const Error& error, unsigned version, bool keep_alive) {
+asio::awaitable<bool> write_error(ClientStream& client, const Error& error, unsigned version, bool keep_alive) {
   co_return co_await write_body(client, static_cast<unsigned>(error.http_status), error_body(error) + "\n",
                                 "application/json", version, keep_alive, true, error.retry_after_seconds);
 }
 
-asio::awaitable<bool> write_json(TimedSocket& client, unsigned status, const boost::json::value& body,
+asio::awaitable<bool> write_json(ClientStream& client, unsigned status, const boost::json::value& body,
                                  unsigned version, bool keep_alive, const HeaderFields& headers) {
   co_return co_await write_body(client, status, boost::json::serialize(body) + "\n", "application/json", version, keep_alive,
                                 false, 0, &headers);
 }
 
-asio::awaitable<bool> write_text(TimedSocket& client, unsigned status, std::string body, unsigned version,
+asio::awaitable<bool> write_text(ClientStream& client, unsigned status, std::string body, unsigned version,
                                  bool keep_alive) {
   co_return co_await write_body(client, status, std::move(body), "text/plain; charset=utf-8", version, keep_alive, false);
 }

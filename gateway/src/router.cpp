@@ -2,8 +2,10 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <fmt/format.h>
 
+#include "client_stream.hpp"
 #include "core/units.hpp"
 #include "gateway/responses.hpp"
 
@@ -17,30 +19,50 @@ namespace {
 constexpr std::string_view kFunctionPrefix = "/function/";
 constexpr std::string_view kApiFunctions = "/api/v1/functions";
 constexpr std::string_view kApiAdmin = "/api/v1/admin/";
-
-bool is_code_upload(std::string_view target) {
-  auto q = target.find('?');
-  return target.substr(0, q).starts_with(kApiFunctions) && target.substr(0, q).ends_with("/code");
-}
+constexpr std::string_view kApiPrefix = "/api/";
 
 }  // namespace
 
-uint64_t Router::body_limit(const http::request_header<>& header) const {
-  std::string_view target = header.target();
-  if (is_code_upload(target)) return code_archive_limit_;
-  if (target.starts_with(kFunctionPrefix)) return options_.max_request_body;
+Route route_of(std::string_view target) {
+  if (target.starts_with(kFunctionPrefix)) return {RouteKind::invocation, target.substr(kFunctionPrefix.size())};
+  if (target.starts_with(kApiFunctions) &&
+      (target.size() == kApiFunctions.size() || target[kApiFunctions.size()] == '/' || target[kApiFunctions.size()] == '?')) {
+    std::string_view rest = target.substr(kApiFunctions.size());
+    // "/NAME/code": what FunctionApi serves as the code upload. Only that gets the archive's
+    // body limit: a longer path, or one outside the API, would be read whole just to be refused.
+    std::string_view path = rest.substr(0, rest.find('?'));
+    const bool upload = path.starts_with('/') && path.ends_with("/code") && path.size() > 6 &&
+                        path.find('/', 1) == path.size() - 5;
+    return {upload ? RouteKind::code_upload : RouteKind::functions_api, rest};
+  }
+  if (target.starts_with(kApiAdmin)) return {RouteKind::admin_api, target.substr(kApiAdmin.size() - 1)};
+  std::string_view path = target.substr(0, target.find('?'));
+  if (target.starts_with(kApiPrefix)) return {RouteKind::other_api, path};
+  if (path == "/healthz") return {RouteKind::healthz, path};
+  if (path == "/metrics") return {RouteKind::metrics, path};
+  if (path == "/readyz") return {RouteKind::readyz, path};
+  return {RouteKind::not_found, path};
+}
+
+uint64_t route_body_limit(RouteKind route, const GatewayOptions& options, uint64_t code_archive_limit) {
+  if (route == RouteKind::code_upload) return code_archive_limit;
+  if (route == RouteKind::invocation) return options.max_request_body;
   return 1 << 20;  // specs and other API bodies are small
 }
 
+uint64_t Router::body_limit(const http::request_header<>& header) const {
+  return route_body_limit(route_of(header.target()).kind, options_, code_archive_limit_);
+}
+
 Error Router::body_too_large(const http::request_header<>& header, uint64_t size) const {
-  std::string_view target = header.target();
-  uint64_t limit = body_limit(header);
+  const RouteKind route = route_of(header.target()).kind;
+  uint64_t limit = route_body_limit(route, options_, code_archive_limit_);
   std::string what = size > 0 ? fmt::format("{} bytes", size) : std::string("larger");
-  if (is_code_upload(target)) {
+  if (route == RouteKind::code_upload) {
     return make_error("archive_too_large", fmt::format("code archive is {}, over the limit of {} ({} bytes, "
                                                        "limits.max_code_archive)", what, format_bytes(limit), limit), 413);
   }
-  if (target.starts_with(kFunctionPrefix)) {
+  if (route == RouteKind::invocation) {
     return make_error("request_too_large", fmt::format("request body is {}, over the limit of {} ({} bytes, "
                                                        "limits.max_request_body)", what, format_bytes(limit), limit), 413);
   }
@@ -48,33 +70,50 @@ Error Router::body_too_large(const http::request_header<>& header, uint64_t size
                                                      "endpoint", what, format_bytes(limit), limit), 413);
 }
 
-asio::awaitable<bool> Router::handle(Request& request, TimedSocket& client, std::string_view client_address) {
-  std::string_view target = request.target();
-  if (target.starts_with(kFunctionPrefix)) {
-    return invocations_.invoke(request, target.substr(kFunctionPrefix.size()), client, client_address);
-  }
-  return handle_other(request, client);
+asio::awaitable<bool> Router::handle(Request& request, ClientStream& client, const Connection& connection) {
+  Route route = route_of(request.target());
+  if (route.kind == RouteKind::invocation) return handlers_.invocations.invoke(request, route.rest, client, connection);
+  return handle_other(request, route, client, connection);
 }
 
-asio::awaitable<bool> Router::handle_other(Request& request, TimedSocket& client) {
-  std::string_view target = request.target();
+asio::awaitable<bool> Router::handle_other(Request& request, Route route, ClientStream& client,
+                                           const Connection& connection) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
-  if (target.starts_with(kApiFunctions) &&
-      (target.size() == kApiFunctions.size() || target[kApiFunctions.size()] == '/' || target[kApiFunctions.size()] == '?')) {
-    co_return co_await api_.handle(request, target.substr(kApiFunctions.size()), client);
+  switch (route.kind) {
+    case RouteKind::healthz: co_return co_await write_text(client, 200, "ok\n", version, keep_alive);
+    case RouteKind::readyz:
+      if (ready_) co_return co_await write_text(client, 200, "ready\n", version, keep_alive);
+      co_return co_await write_error(client, make_error("not_ready", "fnd is starting or shutting down", 503), version, keep_alive);
+    case RouteKind::not_found:
+      co_return co_await write_error(client, make_error("not_found", fmt::format("no route for {} {}: functions are under "
+                                                        "/function/NAME, the API under /api/v1 (see docs/api.md)",
+                                                        std::string_view(request.method_string()), route.rest), 404),
+                                     version, keep_alive);
+    default: break;
   }
-  if (target.starts_with(kApiAdmin)) co_return co_await admin_.handle(request, target.substr(kApiAdmin.size() - 1), client);
-  std::string_view path = target.substr(0, target.find('?'));
-  if (path == "/healthz") co_return co_await write_text(client, 200, "ok\n", version, keep_alive);
-  if (path == "/metrics") co_return co_await write_text(client, 200, metrics_.render(), version, keep_alive);
-  if (path == "/readyz") {
-    if (ready_) co_return co_await write_text(client, 200, "ready\n", version, keep_alive);
-    co_return co_await write_error(client, make_error("not_ready", "fnd is starting or shutting down", 503), version, keep_alive);
+  // Everything below needs to know who is asking.
+  auto principal = access_.authenticate(request, connection, std::chrono::system_clock::now());
+  if (!principal) co_return co_await write_error(client, principal.error(), version, keep_alive);
+  const Caller caller{*principal, access_};
+  switch (route.kind) {
+    case RouteKind::metrics:
+      if (!options_.metrics_public) {
+        if (auto allowed = caller.may(Permission::read_metrics); !allowed) {
+          co_return co_await write_error(client, allowed.error(), version, keep_alive);
+        }
+      }
+      co_return co_await write_text(client, 200, metrics_.render(), version, keep_alive);
+    case RouteKind::functions_api:
+    case RouteKind::code_upload: co_return co_await handlers_.functions.handle(request, route.rest, client, caller);
+    case RouteKind::admin_api: co_return co_await handlers_.admin.handle(request, route.rest, client, caller);
+    default: break;
   }
-  co_return co_await write_error(client, make_error("not_found", fmt::format("no route for {} {}: functions are under "
-                                                    "/function/NAME, the API under /api/v1 (see docs/api.md)",
-                                                    std::string_view(request.method_string()), path), 404), version, keep_alive);
+  std::string_view target = request.target();
+  if (SecurityApi::serves(target)) co_return co_await handlers_.security.handle(request, target, client, caller);
+  co_return co_await write_error(client, make_error("not_found", fmt::format("no API endpoint {} {} (see docs/api.md)",
+                                                    std::string_view(request.method_string()), route.rest), 404),
+                                 version, keep_alive);
 }
 
 }  // namespace fnd::gateway

@@ -1,5 +1,6 @@
 #include "scheduler/deployments.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -85,6 +86,26 @@ Result<DeployResult> Deployments::deploy(config::FunctionSpec spec, const store:
   spdlog::info("function {} revision {} deployed", name, live->number);
   announce({existed ? DeploymentChange::updated : DeploymentChange::deployed, name, live});
   return DeployResult{live, true};
+}
+
+Result<DeployResult> Deployments::roll(const std::string& name) {
+  auto live = directory_.find(name);
+  if (!live) return directory_.unavailable(name);
+  store::RevisionPrecondition precondition;
+  precondition.latest_is = live->number;  // a deploy that came in between has rolled it already
+  precondition.even_if_unchanged = true;
+  return deploy(live->spec, precondition);
+}
+
+std::vector<std::string> Deployments::users_of_secret(std::string_view secret) const {
+  std::vector<std::string> users;
+  for (const auto& name : directory_.names()) {
+    auto live = directory_.find(name);
+    if (live && std::find(live->spec.secrets.begin(), live->spec.secrets.end(), secret) != live->spec.secrets.end()) {
+      users.push_back(name);
+    }
+  }
+  return users;
 }
 
 asio::awaitable<Result<size_t>> Deployments::remove(const std::string& name) {

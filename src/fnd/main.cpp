@@ -14,6 +14,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <fmt/format.h>
 #include <fstream>
 #include <spdlog/spdlog.h>
@@ -22,19 +24,27 @@
 #include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "core/units.hpp"
+#include "gateway/access_control.hpp"
 #include "gateway/admin_api.hpp"
+#include "gateway/audit_trail.hpp"
 #include "gateway/function_api.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/invocation_handler.hpp"
 #include "gateway/router.hpp"
+#include "gateway/security_api.hpp"
 #include "options.hpp"
 #include "runtime/container_runtime.hpp"
 #include "scheduler/scheduling.hpp"
+#include "store/audit_log.hpp"
 #include "store/code_store.hpp"
 #include "store/database.hpp"
 #include "store/disk_reserve.hpp"
 #include "store/function_repository.hpp"
 #include "store/log_store.hpp"
+#include "store/master_key.hpp"
+#include "store/secret_store.hpp"
+#include "store/token_repository.hpp"
+#include "systemd_notifier.hpp"
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -46,6 +56,7 @@ struct Flags {
   std::string listen;
   std::string state_dir;
   std::string log_level;
+  std::optional<std::string> api_socket;
   bool no_warm_pools = false;
 };
 
@@ -65,6 +76,7 @@ fnd::daemon::Options load_options(const Flags& flags) {
   }
   if (auto st = binder.apply_environment(); !st) fail(st.error().message);
   if (!flags.listen.empty()) options.gateway.listen = flags.listen;
+  if (flags.api_socket) options.gateway.api_socket = *flags.api_socket;
   if (!flags.state_dir.empty()) options.daemon.state_dir = flags.state_dir;
   if (!flags.log_level.empty()) options.daemon.log_level = flags.log_level;
   if (flags.no_warm_pools) {
@@ -128,6 +140,7 @@ int main(int argc, char** argv) {
   app.add_option("-l,--listen", flags.listen, "HTTP listen address HOST:PORT (default 127.0.0.1:8080; port 0 picks one)");
   app.add_option("-s,--state-dir", flags.state_dir, "where the database, code and containers' state live (default /var/lib/fnd)");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
+  app.add_option("--api-socket", flags.api_socket, "the local management socket (default /run/fnd/api.sock; \"\" for none)");
   app.add_flag("--no-warm-pools", flags.no_warm_pools,
                "start every instance as a plain container: no stem cells, no pre-created containers");
   app.set_version_flag("--version", std::string("fnd ") + FND_VERSION);
@@ -172,14 +185,48 @@ int main(int argc, char** argv) {
                                         options.scheduler);
   metrics.add_collector(render_process_metrics);
 
-  fnd::gateway::FunctionApi api(scheduling.deployments(), scheduling.status(), repository, code, logs,
+  // Access: API tokens, encrypted secrets (the key outside the database) and the audit log.
+  auto master_key = fnd::store::MasterKey::load_or_create(state_dir + "/" + std::string(fnd::store::kMasterKeyFileName));
+  if (!master_key) fail(master_key.error().message);
+  fnd::store::SecretStore secrets(**database, std::move(*master_key), clock);
+  fnd::store::TokenRepository tokens(**database, clock);
+  fnd::store::AuditLog audit_log(**database);
+  fnd::gateway::AccessControl access(tokens, options.gateway.admin_group);
+  fnd::gateway::AuditTrail audit(audit_log, blocking.get_executor());
+
+  auto& deployments = scheduling.deployments();
+  fnd::gateway::FunctionApi api(deployments, scheduling.status(), repository, code, logs, &secrets, audit,
                                 blocking.get_executor());
-  fnd::gateway::InvocationHandler invocations(scheduling.invoker());
+  // A changed secret reaches running functions through a new revision: new instances read it.
+  fnd::gateway::SecurityApi security(tokens, secrets, audit_log, access, audit, [&deployments](const std::string& secret) {
+    for (const auto& name : deployments.users_of_secret(secret)) {
+      if (auto rolled = deployments.roll(name); !rolled) {
+        spdlog::warn("secret {} changed but function {} could not be rolled: {}", secret, name, rolled.error().message);
+      }
+    }
+  });
+  fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access);
   fnd::gateway::AdminApi admin(**database, state_dir, blocking.get_executor());
-  fnd::gateway::Router router(api, admin, invocations, metrics, options.gateway, options.store.code.max_archive_bytes);
+  fnd::gateway::Router router({api, admin, security, invocations}, access, metrics, options.gateway,
+                              options.store.code.max_archive_bytes);
   fnd::gateway::HttpServer server(io.get_executor(), options.gateway, router);
 
+  fnd::daemon::SystemdNotifier systemd(io.get_executor());
   asio::signal_set signals(io, SIGTERM, SIGINT);
+  // SIGHUP: read the TLS certificate and key again (a renewed certificate, without a restart).
+  asio::signal_set reload(io, SIGHUP);
+  std::function<void()> wait_for_reload = [&] {
+    reload.async_wait([&](const boost::system::error_code& error, int) {
+      if (error) return;
+      if (auto reloaded = server.reload_tls(); !reloaded) {
+        spdlog::error("SIGHUP: kept the old TLS certificate: {}", reloaded.error().message);
+      } else if (server.tls()) {
+        spdlog::info("SIGHUP: TLS certificate and key reloaded");
+      }
+      wait_for_reload();
+    });
+  };
+  wait_for_reload();
   int exit_code = 0;
 
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
@@ -196,10 +243,15 @@ int main(int argc, char** argv) {
     router.set_ready(true);
     std::string address = fmt::format("{}:{}", server.host(), server.port());
     std::ofstream(state_dir + "/fnd.addr") << address << "\n";
+    systemd.ready(fmt::format("serving on {}", address));
+    systemd.start_watchdog();
+    const std::string scheme = server.tls() ? "https" : "http";
     const auto& cells = options.scheduler.stem_cells;
-    spdlog::info("fnd {} ready on http://{} (state {}, OCI runtime {}, {} functions, instance memory budget {}, "
+    spdlog::info("fnd {} ready on {}://{} and {} (state {}, OCI runtime {}, {} functions, instance memory budget {}, "
                  "stem cells python3 {}, shell {}, node {}, pre-created containers up to {})",
-                 FND_VERSION, address, state_dir, runtime.oci_runtime_path(),
+                 FND_VERSION, scheme, address,
+                 options.gateway.api_socket.empty() ? std::string("no local socket") : options.gateway.api_socket,
+                 state_dir, runtime.oci_runtime_path(),
                  scheduling.deployments().directory().names().size(), fnd::format_bytes(scheduling.memory_budget()),
                  cells.python3, cells.shell, cells.node, options.scheduler.precreated_max);
   }, asio::detached);
@@ -210,11 +262,14 @@ int main(int argc, char** argv) {
                  fnd::format_duration(options.gateway.drain_timeout));
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
       router.set_ready(false);
+      reload.cancel();
+      systemd.stopping();
       logs.close();  // log followers end their streams instead of holding the drain
       co_await server.drain(std::chrono::steady_clock::now() + options.gateway.drain_timeout);
       co_await scheduling.shutdown();
       co_await runtime.stop_all();
       spdlog::info("fnd stopped ({} instances left)", runtime.live_instances());
+      systemd.stop_watchdog();
       io.stop();
     }, asio::detached);
     // A second signal while draining means "now".

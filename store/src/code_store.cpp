@@ -111,6 +111,7 @@ Result<fs::path> check_entry(archive_entry* entry) {
   }
   if (type == AE_IFLNK) {
     fs::path target(archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "");
+    if (target.empty()) return unsafe(name, "is a symbolic link to nothing");
     if (target.is_absolute()) return unsafe(name, fmt::format("is a symbolic link to an absolute path ({})", target.string()));
     if (!normalize_inside(rel->parent_path() / target)) return unsafe(name, fmt::format("is a symbolic link leaving the tree ({})", target.string()));
     return *rel;
@@ -244,7 +245,10 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
 
   std::vector<WrittenFile> written;
   std::vector<fs::path> directories{tmp};
-  auto make_directories = [&](const fs::path& rel) -> Status {
+  // Entries are written only into real folders of the tree: a symbolic link of the archive is
+  // checked lexically ("x" -> "up/.." stays inside), but the file system resolves ".." after the
+  // link ("up" -> "."), so writing through one could land anywhere the daemon may write.
+  auto make_directories = [&](const fs::path& rel, std::string_view name) -> Status {
     fs::path at = tmp;
     for (const auto& part : rel) {
       at /= part;
@@ -252,9 +256,20 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
         directories.push_back(at);
       } else if (errno != EEXIST) {
         return write_failure(root, at, "creating", errno);
+      } else if (struct stat info{}; ::lstat(at.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+        return unsafe(name, "goes through a symbolic link or a file; only folders of the archive may hold entries");
       }
     }
     return {};
+  };
+  auto inside_real_directories = [&](const fs::path& rel) {
+    fs::path at = tmp;
+    for (const auto& part : rel) {
+      at /= part;
+      struct stat info{};
+      if (::lstat(at.c_str(), &info) == 0 && !S_ISDIR(info.st_mode)) return false;
+    }
+    return true;
   };
   std::vector<char> block(kCopyBlock);
   uint64_t unpacked = 0;
@@ -271,20 +286,29 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
     const fs::path target = tmp / *rel;
     const mode_t type = archive_entry_filetype(entry);
     if (type == AE_IFDIR) {
-      if (Status st = make_directories(*rel); !st) return st.error();
+      if (Status st = make_directories(*rel, rel->string()); !st) return st.error();
       continue;
     }
-    if (Status st = make_directories(rel->parent_path()); !st) return st.error();
+    if (Status st = make_directories(rel->parent_path(), rel->string()); !st) return st.error();
     if (const char* hardlink = archive_entry_hardlink(entry)) {
-      fs::path source = tmp / *normalize_inside(hardlink);
+      const fs::path source_rel = *normalize_inside(hardlink);
+      if (!inside_real_directories(source_rel.parent_path())) {
+        return unsafe(rel->string(), "is a hard link through a symbolic link; link to the file itself");
+      }
+      fs::path source = tmp / source_rel;
       if (::link(source.c_str(), target.c_str()) != 0) {
         if (errno == ENOENT) return unsafe(rel->string(), "is a hard link to a file that comes later or not at all");
+        if (errno == EEXIST) return unsafe(rel->string(), "appears twice in the archive");
+        if (errno == EPERM) return unsafe(rel->string(), "is a hard link to a folder; only files can be hard-linked");
         return write_failure(root, target, "linking", errno);
       }
       continue;
     }
     if (type == AE_IFLNK) {
-      if (::symlink(archive_entry_symlink(entry), target.c_str()) != 0) return write_failure(root, target, "linking", errno);
+      if (::symlink(archive_entry_symlink(entry), target.c_str()) != 0) {
+        if (errno == EEXIST) return unsafe(rel->string(), "appears twice in the archive");
+        return write_failure(root, target, "linking", errno);
+      }
       continue;
     }
     // A regular file: every write checked, synced, and its digest kept to verify it afterwards.

@@ -20,44 +20,6 @@ struct CipherContextDeleter {
 };
 using CipherContextPtr = std::unique_ptr<EVP_CIPHER_CTX, CipherContextDeleter>;
 
-constexpr std::string_view kBase64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr std::string_view kBase64Url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string encode_base64(std::span<const unsigned char> in, std::string_view alphabet, bool pad) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t n = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8) | in[i + 2];
-    out += alphabet[(n >> 18) & 63];
-    out += alphabet[(n >> 12) & 63];
-    out += alphabet[(n >> 6) & 63];
-    out += alphabet[n & 63];
-  }
-  const size_t rest = in.size() - i;
-  if (rest > 0) {
-    uint32_t n = uint32_t{in[i]} << 16;
-    if (rest == 2) n |= uint32_t{in[i + 1]} << 8;
-    out += alphabet[(n >> 18) & 63];
-    out += alphabet[(n >> 12) & 63];
-    if (rest == 2) out += alphabet[(n >> 6) & 63];
-    if (pad) out.append(rest == 1 ? 2 : 1, '=');
-  }
-  return out;
-}
-
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-std::span<const unsigned char> bytes_of(std::string_view text) {
-  return {reinterpret_cast<const unsigned char*>(text.data()), text.size()};
-}
 
 }  // namespace
 
@@ -103,32 +65,6 @@ std::optional<std::string> from_hex(std::string_view hex) {
     int low = digit(hex[i + 1]);
     if (high < 0 || low < 0) return std::nullopt;
     out.push_back(static_cast<char>((high << 4) | low));
-  }
-  return out;
-}
-
-std::string base64_encode(std::string_view bytes) { return encode_base64(bytes_of(bytes), kBase64, true); }
-
-std::string base64url_encode(std::span<const unsigned char> bytes) { return encode_base64(bytes, kBase64Url, false); }
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  size_t padding = 0;
-  if (!text.empty() && text.back() == '=') padding = text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1;
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    uint32_t n = 0;
-    for (size_t j = 0; j < 4; ++j) {
-      const bool is_padding = last && j >= 4 - padding;
-      int v = is_padding ? 0 : base64_value(text[i + j]);
-      if (v < 0) return std::nullopt;
-      n = (n << 6) | static_cast<uint32_t>(v);
-    }
-    out += static_cast<char>((n >> 16) & 0xff);
-    if (!last || padding < 2) out += static_cast<char>((n >> 8) & 0xff);
-    if (!last || padding < 1) out += static_cast<char>(n & 0xff);
   }
   return out;
 }

@@ -30,12 +30,7 @@ Sha256Digest sha256(std::string_view data);
 std::string to_hex(std::span<const unsigned char> bytes);
 // The bytes of lowercase or uppercase hex; nullopt for anything else.
 std::optional<std::string> from_hex(std::string_view hex);
-// RFC 4648 §4, padded.
-std::string base64_encode(std::string_view bytes);
-// Strict: the padded standard alphabet only, no whitespace. nullopt for anything else.
-std::optional<std::string> base64_decode(std::string_view text);
-// RFC 4648 §5, unpadded: safe in URLs, headers and shell words.
-std::string base64url_encode(std::span<const unsigned char> bytes);
+// Base64: core/base64.hpp.
 
 // AES-256-GCM with a 96-bit nonce: returns ciphertext || 16-byte tag. `aad` is authenticated,
 // not encrypted. Fails (internal_error) only when OpenSSL cannot allocate its context.

@@ -145,7 +145,7 @@ Result<PutRevisionResult> FunctionRepository::put_revision(const config::Functio
   auto latest = read_latest(conn, spec.name);
   if (!latest) return fail(latest.error());
   if (Status st = check_precondition(spec.name, *latest, precondition); !st) return fail(st.error());
-  if (*latest && (*latest)->damage.empty() && (*latest)->spec == spec) {
+  if (*latest && (*latest)->damage.empty() && (*latest)->spec == spec && !precondition.even_if_unchanged) {
     (void)conn.exec("ROLLBACK;");
     return PutRevisionResult{std::move(**latest), false};
   }

@@ -19,7 +19,7 @@ namespace fnd::store::internal {
 
 namespace {
 
-Error backlog_full(size_t queued, size_t limit) {
+Error log_backlog_full(size_t queued, size_t limit) {
   Error e = make_error(std::string(kLogBacklogFull),
                        fmt::format("the event log's write queue is full ({} of {} queued events wait for the disk); "
                                    "retry shortly",
@@ -30,7 +30,7 @@ Error backlog_full(size_t queued, size_t limit) {
   return e;
 }
 
-Error closed() {
+Error log_closed() {
   Error e = make_error(std::string(kEventLogClosed), "the event log is shutting down; retry once fnd is back", 503);
   e.retryable = true;
   e.retry_after_seconds = 1;
@@ -39,7 +39,10 @@ Error closed() {
 
 }  // namespace
 
-Result<std::unique_ptr<GroupCommitWriter>> GroupCommitWriter::create(Connection& connection, GroupCommitLimits limits) {
+WriterErrors WriterErrors::event_log() { return WriterErrors{&log_backlog_full, &log_closed}; }
+
+Result<std::unique_ptr<GroupCommitWriter>> GroupCommitWriter::create(Connection& connection, GroupCommitLimits limits,
+                                                                     WriterErrors errors) {
   auto prepare = [&](std::string_view sql) { return PreparedStatement::prepare(connection, sql); };
   auto begin = prepare("BEGIN IMMEDIATE;");
   auto commit = prepare("COMMIT;");
@@ -52,11 +55,12 @@ Result<std::unique_ptr<GroupCommitWriter>> GroupCommitWriter::create(Connection&
   }
   Statements statements{std::move(*begin),     std::move(*commit),  std::move(*rollback),
                         std::move(*savepoint), std::move(*release), std::move(*rollback_to)};
-  return std::unique_ptr<GroupCommitWriter>(new GroupCommitWriter(connection, limits, std::move(statements)));
+  return std::unique_ptr<GroupCommitWriter>(new GroupCommitWriter(connection, limits, errors, std::move(statements)));
 }
 
-GroupCommitWriter::GroupCommitWriter(Connection& connection, GroupCommitLimits limits, Statements statements)
-    : connection_(connection), limits_(limits), statements_(std::move(statements)) {}
+GroupCommitWriter::GroupCommitWriter(Connection& connection, GroupCommitLimits limits, WriterErrors errors,
+                                     Statements statements)
+    : connection_(connection), limits_(limits), errors_(errors), statements_(std::move(statements)) {}
 
 GroupCommitWriter::~GroupCommitWriter() { close(); }
 
@@ -72,10 +76,10 @@ void GroupCommitWriter::start() {
 Status GroupCommitWriter::submit(std::unique_ptr<WriteJob> job, size_t weight) {
   {
     std::lock_guard lock(mutex_);
-    if (closing_) return closed();
+    if (closing_) return errors_.closed();
     if (queued_weight_ + weight > limits_.max_queued) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
-      return backlog_full(queued_weight_, limits_.max_queued);
+      return errors_.backlog_full(queued_weight_, limits_.max_queued);
     }
     queued_weight_ += weight;
     jobs_.push_back({std::move(job), weight});
@@ -87,7 +91,7 @@ Status GroupCommitWriter::submit(std::unique_ptr<WriteJob> job, size_t weight) {
 Status GroupCommitWriter::submit(std::unique_ptr<MaintenanceTask> task) {
   {
     std::lock_guard lock(mutex_);
-    if (closing_) return closed();
+    if (closing_) return errors_.closed();
     tasks_.push_back(std::move(task));
   }
   wake_.notify_one();
@@ -136,7 +140,7 @@ void GroupCommitWriter::run() {
     // progresses, and no append waits for more than one step.
     std::optional<Status> finished;
     if (task && closing) {
-      finished = closed();
+      finished = errors_.closed();
     } else if (task) {
       auto done = task->step();
       if (!done)

@@ -1,5 +1,5 @@
-// The event log's writer thread: group commit over one SQLite connection, private to the store
-// module. It knows nothing of events; it runs jobs.
+// A writer thread doing group commit over one SQLite connection, private to the store module
+// (the event log's and the state store's). It knows nothing of events or keys; it runs jobs.
 //
 // Callers on any thread submit WriteJobs into a bounded queue. The thread takes what is queued
 // (up to max_batch weight, at least one job), applies every job in ONE transaction, each inside a
@@ -49,23 +49,33 @@ struct GroupCommitLimits {
   size_t max_queued = 10000;  // weight waiting in the queue
 };
 
+// The errors submit() answers with, in the words of the writer's owner.
+struct WriterErrors {
+  Error (*backlog_full)(size_t queued_weight, size_t limit);  // 429, retryable
+  Error (*closed)();                                          // 503, retryable
+
+  // kLogBacklogFull and kEventLogClosed.
+  static WriterErrors event_log();
+};
+
 class GroupCommitWriter {
  public:
   // `connection` must outlive the writer and be used by no other thread from now on. Prepares
   // its transaction statements; the thread starts with start().
-  static Result<std::unique_ptr<GroupCommitWriter>> create(Connection& connection, GroupCommitLimits limits);
+  static Result<std::unique_ptr<GroupCommitWriter>> create(Connection& connection, GroupCommitLimits limits,
+                                                           WriterErrors errors = WriterErrors::event_log());
   ~GroupCommitWriter();  // close()
   GroupCommitWriter(const GroupCommitWriter&) = delete;
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
 
   void start();
-  // Queues `job` weighing `weight` (its events; 1 for bookkeeping). Errors: kLogBacklogFull when
-  // the queue cannot take it, kEventLogClosed after close(); the job is then dropped without
+  // Queues `job` weighing `weight` (its events; 1 for bookkeeping). Errors: errors.backlog_full
+  // when the queue cannot take it, errors.closed after close(); the job is then dropped without
   // complete(). Never blocks on the writer. Safe from any thread.
   Status submit(std::unique_ptr<WriteJob> job, size_t weight);
-  // Errors: kEventLogClosed.
+  // Errors: errors.closed.
   Status submit(std::unique_ptr<MaintenanceTask> task);
-  // Refuses new work, commits what is queued, completes pending maintenance with kEventLogClosed
+  // Refuses new work, commits what is queued, completes pending maintenance with errors.closed
   // and joins the thread. Idempotent; safe from any thread but the writer's.
   void close();
 
@@ -83,13 +93,14 @@ class GroupCommitWriter {
     PreparedStatement begin, commit, rollback, savepoint, release, rollback_to;
   };
 
-  GroupCommitWriter(Connection& connection, GroupCommitLimits limits, Statements statements);
+  GroupCommitWriter(Connection& connection, GroupCommitLimits limits, WriterErrors errors, Statements statements);
   void run();
   void commit_batch(std::deque<Queued>& batch);
   Status execute(PreparedStatement& statement);
 
   Connection& connection_;
   const GroupCommitLimits limits_;
+  const WriterErrors errors_;
   Statements statements_;
 
   mutable std::mutex mutex_;

@@ -9,6 +9,7 @@
 
 #include "connection.hpp"
 #include "core/names.hpp"
+#include "core/base64.hpp"
 #include "crypto.hpp"
 #include "store/database.hpp"
 #include "transaction.hpp"
@@ -88,14 +89,14 @@ Result<std::string> seal_value(const MasterKey& master, const std::string& secre
   std::string blob = header;
   blob.append(reinterpret_cast<const char*>(nonce.data()), nonce.size());
   blob += *sealed;
-  return internal::base64_encode(blob);
+  return base64_encode(blob);
 }
 
 Error undecryptable(std::string message) { return make_error(std::string(kSecretUndecryptable), std::move(message)); }
 
 Result<std::string> open_sealed(const MasterKey& master, const std::string& secret, const std::string& key,
                                 std::string_view stored) {
-  auto blob = internal::base64_decode(stored);
+  auto blob = base64_decode(stored);
   if (!blob || blob->size() < kHeaderBytes + internal::kGcmNonceBytes + internal::kGcmTagBytes ||
       static_cast<unsigned char>((*blob)[0]) != kSealFormat) {
     return undecryptable(

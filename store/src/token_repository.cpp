@@ -8,6 +8,7 @@
 
 #include "connection.hpp"
 #include "core/names.hpp"
+#include "core/base64.hpp"
 #include "crypto.hpp"
 #include "store/database.hpp"
 #include "transaction.hpp"
@@ -166,7 +167,7 @@ Result<CreatedToken> TokenRepository::create(const std::string& name, Role role,
   std::array<unsigned char, kTokenRandomBytes> random{};
   if (Status st = internal::random_bytes(random); !st) return st.error();
   CreatedToken created;
-  created.plaintext = std::string(kTokenPrefix) + internal::base64url_encode(random);
+  created.plaintext = std::string(kTokenPrefix) + base64url_encode(std::string_view(reinterpret_cast<const char*>(random.data()), random.size()));
   internal::cleanse(random.data(), random.size());
   created.token.name = name;
   created.token.role = role;

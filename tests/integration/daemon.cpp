@@ -131,7 +131,7 @@ size_t on_body_data(char* data, size_t size, size_t count, void* user) {
 
 HttpAnswer perform(const std::string& url, const std::string& method, const std::string& body,
                    const HeaderList& headers, std::chrono::milliseconds timeout,
-                   const std::function<bool(std::string_view)>* on_text = nullptr) {
+                   const std::function<bool(std::string_view)>* on_text = nullptr, const std::string& unix_socket = {}) {
   init_curl_once();
   CurlEasyPtr curl(curl_easy_init());
   REQUIRE(curl);
@@ -139,6 +139,7 @@ HttpAnswer perform(const std::string& url, const std::string& method, const std:
   exchange.on_text = on_text;
   CURL* h = curl.get();
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  if (!unix_socket.empty()) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, unix_socket.c_str());
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header_line);
@@ -577,8 +578,14 @@ void Daemon::start() {
   // FND_TEST_FND runs the tests against another fnd binary (e.g. an older build, to see a
   // regression test fail before its fix).
   const char* binary_override = std::getenv("FND_TEST_FND");
-  std::string binary = binary_override && *binary_override ? binary_override : FND_BINARY;
-  std::vector<std::string> args{binary, "--state-dir", state_dir_, "--listen", "127.0.0.1:0", "--log-level", "debug"};
+  const bool overridden = binary_override && *binary_override;
+  std::string binary = overridden ? binary_override : FND_BINARY;
+  std::vector<std::string> args{binary, "--state-dir", state_dir_, "--listen", options_.listen, "--log-level", "debug"};
+  // A socket of its own (the default one is the host's), unless the test passes another.
+  if (std::find(options_.extra_args.begin(), options_.extra_args.end(), "--api-socket") == options_.extra_args.end() &&
+      !overridden) {
+    args.insert(args.end(), {"--api-socket", api_socket()});
+  }
   if (!options_.config_yaml.empty()) {
     args.push_back("--config");
     args.push_back(state_dir_ + "/test-config.yaml");
@@ -613,6 +620,29 @@ void Daemon::start() {
   REQUIRE(pid > 0);
   pid_ = pid;
   wait_until_ready();
+  if (admin_token_.empty() && !overridden) create_admin_token();
+}
+
+std::string Daemon::api_socket() const { return state_dir_ + "/api.sock"; }
+
+void Daemon::create_admin_token() {
+  // Over the local socket as root, as an operator would bootstrap a new fnd.
+  auto answer = local_http("POST", "/api/v1/tokens", R"({"name": "test-admin", "role": "admin"})",
+                           {{"Content-Type", "application/json"}});
+  if (answer.status != 201) FAIL("could not create the tests' admin token: " << answer.status << " " << answer.body);
+  admin_token_ = std::string(answer.json().as_object().at("secret").as_string());
+}
+
+HttpAnswer Daemon::local_http(const std::string& method, const std::string& path, const std::string& body,
+                              const HeaderList& headers) const {
+  return perform("http://localhost" + path, method, body, headers, 60s, nullptr, api_socket());
+}
+
+HttpAnswer Daemon::http_as(const std::string& token, const std::string& method, const std::string& path,
+                           const std::string& body, const HeaderList& headers, std::chrono::milliseconds timeout) const {
+  HeaderList with_token = headers;
+  if (!token.empty()) with_token.emplace_back("Authorization", "Bearer " + token);
+  return perform(url_ + path, method, body, with_token, timeout);
 }
 
 void Daemon::wait_until_ready() {
@@ -695,12 +725,20 @@ std::string Daemon::log() const { return read_whole_file(state_dir_ + "/fnd.log"
 
 HttpAnswer Daemon::http(const std::string& method, const std::string& path, const std::string& body,
                         const HeaderList& headers, std::chrono::milliseconds timeout) const {
+  // The management API and /metrics as the tests' admin, unless the test sends its own token.
+  bool needs_token = path.starts_with("/api/") || path.starts_with("/metrics");
+  bool has_token = std::any_of(headers.begin(), headers.end(), [](const auto& header) {
+    return header.first == "Authorization" || header.first == "authorization";
+  });
+  if (needs_token && !has_token) return http_as(admin_token_, method, path, body, headers, timeout);
   return perform(url_ + path, method, body, headers, timeout);
 }
 
 std::string Daemon::stream_get(const std::string& path, const std::function<bool(std::string_view)>& on_text,
                                std::chrono::milliseconds timeout) const {
-  return perform(url_ + path, "GET", "", {}, timeout, &on_text).body;
+  HeaderList headers;
+  if (path.starts_with("/api/") && !admin_token_.empty()) headers.emplace_back("Authorization", "Bearer " + admin_token_);
+  return perform(url_ + path, "GET", "", headers, timeout, &on_text).body;
 }
 
 HttpAnswer Daemon::invoke(const std::string& name, const std::string& body, const std::string& suffix,
@@ -738,7 +776,7 @@ CommandResult Daemon::run_fnctl(const std::vector<std::string>& args) const {
   const char* binary_override = std::getenv("FND_TEST_FNCTL");
   std::vector<std::string> argv{binary_override && *binary_override ? binary_override : FNCTL_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, {"FNCTL_URL=" + url_});
+  return run_command(argv, {"FNCTL_URL=" + url_, "FNCTL_TOKEN=" + admin_token_});
 }
 
 json::object Daemon::describe(const std::string& name) const {

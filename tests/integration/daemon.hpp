@@ -123,6 +123,7 @@ class RawConnection {
 
 struct DaemonOptions {
   std::string config_yaml;              // written to a file passed with --config when not empty
+  std::string listen = "127.0.0.1:0";   // --listen
   std::vector<std::string> extra_args;  // appended to fnd's command line
   // Stem cells and pre-created containers: off by default so that tests see only their own
   // instances (those are containers too); warm_pool_test.cpp turns them on.
@@ -160,9 +161,21 @@ class Daemon {
   const std::string& state_dir() const { return state_dir_; }
   std::string log() const;  // fnd's stdout and stderr so far, across restarts
 
-  // One HTTP exchange with fnd (path starts with '/'). Never FAILs by itself.
+  // One HTTP exchange with fnd (path starts with '/'). Never FAILs by itself. The management API
+  // and /metrics are called with the tests' admin token unless `headers` carry an Authorization.
   HttpAnswer http(const std::string& method, const std::string& path, const std::string& body = "",
                   const HeaderList& headers = {}, std::chrono::milliseconds timeout = 60s) const;
+  // The same with `token` as the bearer token (empty: none at all, an anonymous caller).
+  HttpAnswer http_as(const std::string& token, const std::string& method, const std::string& path,
+                     const std::string& body = "", const HeaderList& headers = {},
+                     std::chrono::milliseconds timeout = 60s) const;
+  // An exchange over fnd's local management socket (as root, the test's user: an admin there).
+  HttpAnswer local_http(const std::string& method, const std::string& path, const std::string& body = "",
+                        const HeaderList& headers = {}) const;
+  // fnd's local management socket (STATE_DIR/api.sock) and the admin token the fixture made
+  // through it at the first start (empty against an older fnd binary).
+  std::string api_socket() const;
+  const std::string& admin_token() const { return admin_token_; }
   // GET that streams: `on_text(all text so far)` is called per chunk and returns true to stop.
   // Returns the text received; stops at `timeout` too.
   std::string stream_get(const std::string& path, const std::function<bool(std::string_view)>& on_text,
@@ -178,7 +191,7 @@ class Daemon {
   HttpAnswer deploy(const std::string& name, const std::map<std::string, std::string>& files,
                     const std::string& spec_json, const std::set<std::string>& executables = {}) const;
 
-  // Runs fnctl (FNCTL_BINARY) against this daemon (FNCTL_URL set).
+  // Runs fnctl (FNCTL_BINARY) against this daemon (FNCTL_URL and FNCTL_TOKEN set: the admin's).
   CommandResult run_fnctl(const std::vector<std::string>& args) const;
 
   // GET /api/v1/functions/NAME; REQUIREs 200.
@@ -192,6 +205,7 @@ class Daemon {
  private:
   void start();
   void wait_until_ready();
+  void create_admin_token();
   void remove_state_dir();
   // Waits up to `timeout` for the process to exit; returns its exit code, or nullopt.
   std::optional<int> wait_for_exit(std::chrono::milliseconds timeout);
@@ -199,6 +213,7 @@ class Daemon {
   DaemonOptions options_;
   std::string state_dir_;
   std::string url_;
+  std::string admin_token_;
   pid_t pid_ = -1;
 };
 

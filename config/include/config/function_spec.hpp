@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -37,6 +38,18 @@ struct ScaleSettings {
   double effective_target() const { return target > 0 ? target : std::max(0.7 * concurrency, 0.1); }
 };
 
+// Who may invoke the function through the gateway: anyone who reaches it, or only callers with a
+// token that allows invoking it (the token never reaches the function).
+enum class Access { public_, token };
+std::string_view to_string(Access access);
+
+// The seccomp profile of the function's instances: fnd's default one, or none at all. Only an
+// admin may deploy `unconfined` (the gateway checks that).
+enum class SeccompProfile { default_, unconfined };
+std::string_view to_string(SeccompProfile profile);
+
+inline constexpr size_t kMaxSecretsPerFunction = 32;
+
 struct FunctionSpec {
   std::string name;
   RuntimeKind runtime = RuntimeKind::python3;
@@ -46,6 +59,9 @@ struct FunctionSpec {
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
   ResourceLimits resources;
   ScaleSettings scale;
+  Access access = Access::public_;
+  std::vector<std::string> secrets;  // names of secrets delivered as files under /run/secrets/NAME/
+  SeccompProfile seccomp = SeccompProfile::default_;
 
   bool operator==(const FunctionSpec&) const = default;
 };

@@ -27,6 +27,7 @@ class OptionBinder {
   void bytes(std::string key, uint64_t& field);        // "128Mi", "1G", "4096"
   void duration(std::string key, std::chrono::milliseconds& field);  // "250ms", "30s", "5m"
   void count(std::string key, uint32_t& field, uint32_t max);        // 0..max
+  void flag(std::string key, bool& field, std::string env = {});      // true/false (also on/off, yes/no)
 
   // Applies a YAML file over the bound fields. Errors: 400 invalid_config naming the file, the key
   // and the problem (unknown key, bad value, bad YAML); config_unreadable when it cannot be read.

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/timed_socket.hpp"
+#include "gateway/access_control.hpp"
 #include "gateway/http_server.hpp"
 #include "store/database.hpp"
 
@@ -22,10 +22,10 @@ class AdminApi {
       : database_(database), scratch_dir_(std::move(scratch_dir)), blocking_executor_(std::move(blocking_executor)) {}
 
   // `rest` is the path after /api/v1/admin ("/backup").
-  boost::asio::awaitable<bool> handle(Request& request, std::string_view rest, TimedSocket& client);
+  boost::asio::awaitable<bool> handle(Request& request, std::string_view rest, ClientStream& client, const Caller& caller);
 
  private:
-  boost::asio::awaitable<bool> backup(Request& request, TimedSocket& client);
+  boost::asio::awaitable<bool> backup(Request& request, ClientStream& client);
 
   store::Database& database_;
   std::string scratch_dir_;  // where the backup is written before it is sent (the state dir's filesystem)

@@ -9,24 +9,29 @@
 #include <string>
 #include <string_view>
 
-#include "core/timed_socket.hpp"
+#include "gateway/access_control.hpp"
 #include "gateway/http_server.hpp"
+#include "scheduler/function_directory.hpp"
 #include "scheduler/invoker.hpp"
 
 namespace fnd::gateway {
 
 class InvocationHandler {
  public:
-  explicit InvocationHandler(scheduler::Invoker& invoker) : invoker_(invoker) {}
+  // `directory` tells which functions take only token holders (access: token); `access` checks them.
+  InvocationHandler(scheduler::Invoker& invoker, const scheduler::FunctionDirectory& directory, AccessControl& access)
+      : invoker_(invoker), directory_(directory), access_(access) {}
 
   // `function_target` is the request target after /function/: the function's name, then what the
   // function sees ("NAME/a/b?x=1" calls NAME with "/a/b?x=1"). Returns whether the client
   // connection may serve another request.
-  boost::asio::awaitable<bool> invoke(Request& request, std::string_view function_target, TimedSocket& client,
-                                      std::string_view client_address);
+  boost::asio::awaitable<bool> invoke(Request& request, std::string_view function_target, ClientStream& client,
+                                      const Connection& connection);
 
  private:
   scheduler::Invoker& invoker_;
+  const scheduler::FunctionDirectory& directory_;
+  AccessControl& access_;
 };
 
 }  // namespace fnd::gateway

@@ -18,6 +18,12 @@ struct GatewayOptions {
   std::chrono::milliseconds read_timeout = std::chrono::seconds(60);    // one request's header and body
   uint32_t header_limit = 64 * 1024;                                     // bytes of request header
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(10);   // shutdown.drain_timeout
+  std::string tls_cert;                      // tls.cert: PEM certificate chain; with tls.key the listener speaks TLS only
+  std::string tls_key;                       // tls.key: its unencrypted PEM private key (reloaded on SIGHUP)
+  bool allow_insecure_http = false;          // allow_insecure_http: plain HTTP on a non-loopback address
+  std::string api_socket = "/run/fnd/api.sock";  // api.socket (FND_API_SOCKET): the local management socket; "" = none
+  std::string admin_group = "fnd-admin";     // api.admin_group: its members (and root) are admins on that socket
+  bool metrics_public = false;               // metrics.public: /metrics without a token
 
   bool operator==(const GatewayOptions&) const = default;
 };

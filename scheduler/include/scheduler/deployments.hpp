@@ -72,6 +72,11 @@ class Deployments {
   // code_not_found, 422 code_required (a new function without code), 409
   // function_being_deleted, 412 revision_mismatch (precondition), store errors.
   Result<DeployResult> deploy(config::FunctionSpec spec, const store::RevisionPrecondition& precondition);
+  // A new revision of the function with its live spec, so that its instances are replaced (after
+  // a secret it uses changed). Errors: those of deploy(), 404 when the function is not live.
+  Result<DeployResult> roll(const std::string& name);
+  // The live functions whose spec lists secret `secret`.
+  std::vector<std::string> users_of_secret(std::string_view secret) const;
   // Deletes the function: new invocations get 404 at once, requests in flight finish within the
   // function's timeout, its instances stop, its revisions, logs and unshared code go. Returns
   // how many instances were stopped. Errors: 404 function_not_found, 409 function_being_deleted.

@@ -1,44 +1,48 @@
 #include "core/timed_socket.hpp"
 
-#include <boost/asio/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 
-namespace fnd {
+namespace fnd::detail {
 
 namespace asio = boost::asio;
 
-TimedSocket::TimedSocket(asio::ip::tcp::socket socket)
-    : socket_(std::move(socket)), watch_(std::make_shared<Watch>(socket_.get_executor())) {
-  watch_->socket = &socket_;
+struct SocketDeadline::Watch {
+  explicit Watch(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;
+  void* socket = nullptr;  // null once the socket is gone
+  ExpireFunction expire = nullptr;
+  clock::time_point deadline = clock::time_point::max();
+  clock::time_point armed = clock::time_point::max();  // when the timer fires; max = not waiting
+  bool expired = false;
+};
+
+SocketDeadline::SocketDeadline(const asio::any_io_executor& executor, void* socket, ExpireFunction expire)
+    : watch_(std::make_shared<Watch>(executor)) {
+  watch_->socket = socket;
+  watch_->expire = expire;
 }
 
-TimedSocket::TimedSocket(const executor_type& executor)
-    : socket_(executor), watch_(std::make_shared<Watch>(executor)) {
-  watch_->socket = &socket_;
-}
-
-TimedSocket::~TimedSocket() {
+SocketDeadline::~SocketDeadline() {
   watch_->socket = nullptr;
   watch_->timer.cancel();
 }
 
-void TimedSocket::reset(asio::ip::tcp::socket socket) {
-  socket_ = std::move(socket);
-  watch_->deadline = clock::time_point::max();
-  watch_->expired = false;
-}
-
-asio::ip::tcp::socket TimedSocket::release_socket() {
-  watch_->deadline = clock::time_point::max();
-  return std::move(socket_);
-}
-
-void TimedSocket::expires_at(clock::time_point deadline) {
+void SocketDeadline::expires_at(clock::time_point deadline) {
   watch_->deadline = deadline;
   // A later deadline waits for the timer already running: it re-arms itself when it fires.
   if (deadline < watch_->armed) arm(watch_, deadline);
 }
 
-void TimedSocket::arm(const std::shared_ptr<Watch>& watch, clock::time_point when) {
+void SocketDeadline::expires_never() { watch_->deadline = clock::time_point::max(); }
+
+bool SocketDeadline::expired() const { return watch_->expired; }
+
+void SocketDeadline::clear() {
+  watch_->deadline = clock::time_point::max();
+  watch_->expired = false;
+}
+
+void SocketDeadline::arm(const std::shared_ptr<Watch>& watch, clock::time_point when) {
   watch->armed = when;
   watch->timer.expires_at(when);  // a wait already running completes with operation_aborted
   watch->timer.async_wait([watch](const boost::system::error_code& ec) {
@@ -51,21 +55,8 @@ void TimedSocket::arm(const std::shared_ptr<Watch>& watch, clock::time_point whe
     }
     watch->expired = true;
     watch->deadline = clock::time_point::max();
-    boost::system::error_code ignored;
-    watch->socket->cancel(ignored);
-    watch->socket->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    watch->expire(watch->socket);
   });
 }
 
-void TimedSocket::cancel() {
-  boost::system::error_code ignored;
-  socket_.cancel(ignored);
-}
-
-void TimedSocket::close() {
-  boost::system::error_code ignored;
-  socket_.close(ignored);
-  watch_->deadline = clock::time_point::max();
-}
-
-}  // namespace fnd
+}  // namespace fnd::detail

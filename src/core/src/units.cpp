@@ -74,15 +74,21 @@ std::string format_bytes(uint64_t bytes) {
 std::string format_duration(std::chrono::milliseconds d) {
   int64_t ms = d.count();
   if (ms == 0) return "0s";
-  if (ms % 1000 != 0) {
-    if (ms < 1000) return fmt::format("{}ms", ms);
-    return fmt::format("{:.3g}s", static_cast<double>(ms) / 1000.0);
-  }
+  if (ms < 1000) return fmt::format("{}ms", ms);
+  // Exact to the millisecond: specs keep their durations in this form, so it must read back as
+  // the same value ("1.234s", "1h0.5s"), never rounded.
   int64_t s = ms / 1000;
+  const int64_t fraction = ms % 1000;
   std::string out;
   if (s >= 3600) { out += fmt::format("{}h", s / 3600); s %= 3600; }
   if (s >= 60) { out += fmt::format("{}m", s / 60); s %= 60; }
-  if (s > 0) out += fmt::format("{}s", s);
+  if (fraction != 0) {
+    std::string digits = fmt::format("{:03}", fraction);
+    digits.erase(digits.find_last_not_of('0') + 1);
+    out += fmt::format("{}.{}s", s, digits);
+  } else if (s > 0) {
+    out += fmt::format("{}s", s);
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <fmt/format.h>
@@ -134,6 +135,10 @@ Error transport_error(CURLcode code, const char* error_buffer, long os_errno, co
   switch (code) {
     case CURLE_COULDNT_CONNECT: {
       std::string reason = os_errno != 0 ? std::strerror(static_cast<int>(os_errno)) : detail;
+      if (os_errno == EACCES) {
+        return make_error("fnd_unreachable", fmt::format("cannot reach fnd at {}: {} (the local socket is for root and "
+                                                         "the fnd-admin group; or use --url with --token)", base_url, reason));
+      }
       Error e = make_error("fnd_unreachable",
                            fmt::format("cannot reach fnd at {}: {} (is fnd running? start it with scripts/run.sh)",
                                        base_url, reason));
@@ -148,6 +153,10 @@ Error transport_error(CURLcode code, const char* error_buffer, long os_errno, co
       e.retryable = true;
       return e;
     }
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return make_error("tls_untrusted", fmt::format("fnd at {} presented a certificate fnctl does not trust: {} (pass its "
+                                                     "CA with --cacert or FNCTL_CACERT)", base_url, detail));
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
       return make_error("invalid_url", fmt::format("invalid fnd URL '{}': {} (expected something like "
@@ -178,8 +187,12 @@ const std::string* HttpResponse::header(std::string_view lower_name) const {
   return it == headers.end() ? nullptr : &it->second;
 }
 
-ApiClient::ApiClient(std::string base_url) : base_url_(std::move(base_url)) {
-  while (base_url_.ends_with('/')) base_url_.pop_back();
+std::string Endpoint::describe() const {
+  return unix_socket.empty() ? url : fmt::format("the local socket {}", unix_socket);
+}
+
+ApiClient::ApiClient(Endpoint endpoint) : endpoint_(std::move(endpoint)) {
+  while (endpoint_.url.ends_with('/')) endpoint_.url.pop_back();
 }
 
 Result<HttpResponse> ApiClient::send(const HttpRequest& request) const {
@@ -187,8 +200,10 @@ Result<HttpResponse> ApiClient::send(const HttpRequest& request) const {
   if (!curl) return make_error("transport_error", "cannot start an HTTP request: libcurl failed to initialise");
   Exchange exchange{request, {}};
   char error_buffer[CURL_ERROR_SIZE] = {};
-  std::string url = base_url_ + request.path;
-  CurlSlistPtr headers = make_header_list(request);
+  std::string url = endpoint_.url + request.path;
+  HttpRequest with_token = request;
+  if (!endpoint_.token.empty()) with_token.headers.push_back("Authorization: Bearer " + endpoint_.token);
+  CurlSlistPtr headers = make_header_list(with_token);
 
   CURL* h = curl.get();
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
@@ -197,6 +212,8 @@ Result<HttpResponse> ApiClient::send(const HttpRequest& request) const {
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "fnctl");
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, kConnectTimeoutMs);
+  if (!endpoint_.unix_socket.empty()) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, endpoint_.unix_socket.c_str());
+  if (!endpoint_.cacert.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, endpoint_.cacert.c_str());
   if (request.timeout.count() > 0) {
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count() * 1000));
   }
@@ -219,7 +236,7 @@ Result<HttpResponse> ApiClient::send(const HttpRequest& request) const {
   if (rc != CURLE_OK) {
     long os_errno = 0;
     curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-    return transport_error(rc, error_buffer, os_errno, base_url_);
+    return transport_error(rc, error_buffer, os_errno, endpoint_.describe());
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &exchange.response.status);
   return std::move(exchange.response);
@@ -242,6 +259,16 @@ Result<JsonAnswer> ApiClient::json_exchange(HttpRequest request) const {
 
 Result<JsonAnswer> ApiClient::get(std::string_view path) const {
   return json_exchange({.method = "GET", .path = std::string(path), .timeout = kManagementTimeout});
+}
+
+Result<JsonAnswer> ApiClient::post_json(std::string_view path, const boost::json::value& body) const {
+  std::string text = boost::json::serialize(body);
+  return json_exchange({.method = "POST",
+                        .path = std::string(path),
+                        .headers = {"Content-Type: application/json"},
+                        .body = text,
+                        .has_body = true,
+                        .timeout = kManagementTimeout});
 }
 
 Result<JsonAnswer> ApiClient::put_json(std::string_view path, const boost::json::value& body) const {

@@ -51,7 +51,7 @@ int run_backup(const std::string& target, const GlobalOptions& globals) {
     bytes += chunk.size();
     return std::fwrite(chunk.data(), 1, chunk.size(), out.get()) == chunk.size();
   };
-  auto answer = ApiClient(globals.url).send(request);
+  auto answer = ApiClient(globals.endpoint()).send(request);
   bool written = std::fflush(out.get()) == 0 && ::fsync(::fileno(out.get())) == 0;
   out.reset();
   auto discard = [&](const Error& e) {

@@ -7,14 +7,22 @@
 #include <functional>
 #include <string>
 
+#include "fnctl/client.hpp"
 #include "fnctl/output.hpp"
 
 namespace fnd::fnctl {
 
 // Options every verb understands; filled in by parsing before any action runs.
 struct GlobalOptions {
-  std::string url;
+  std::string url;     // empty: the local socket when it is there, else http://127.0.0.1:8080
+  std::string socket;  // the local management socket
+  std::string token;
+  std::string cacert;
   OutputFormat output = OutputFormat::table;
+
+  // Where requests go: an explicit URL wins; else the local socket when this user can use it (no
+  // token needed there); else the default URL.
+  Endpoint endpoint() const;
 };
 
 struct Command {
@@ -30,5 +38,8 @@ Command add_logs_command(CLI::App& root, const GlobalOptions& globals);
 Command add_delete_command(CLI::App& root, const GlobalOptions& globals);
 Command add_version_command(CLI::App& root, const GlobalOptions& globals);
 Command add_admin_command(CLI::App& root, const GlobalOptions& globals);
+Command add_token_command(CLI::App& root, const GlobalOptions& globals);
+Command add_secret_command(CLI::App& root, const GlobalOptions& globals);
+Command add_audit_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace fnd::fnctl

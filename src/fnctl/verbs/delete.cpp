@@ -11,7 +11,7 @@ namespace {
 
 int run_delete(const std::string& name, const GlobalOptions& globals) {
   if (Status valid = validate_name("function", name); !valid) return report_error(valid.error());
-  auto answer = ApiClient(globals.url).del(function_api_path(name));
+  auto answer = ApiClient(globals.endpoint()).del(function_api_path(name));
   if (!answer) return report_error(answer.error());
   if (globals.output == OutputFormat::json) {
     fmt::print("{}", pretty_json(answer->body));

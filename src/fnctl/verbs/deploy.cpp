@@ -114,7 +114,7 @@ int run_deploy(const DeployOptions& options, const GlobalOptions& globals) {
   auto archive = pack_directory(sources->code_dir);
   if (!archive) return report_error(archive.error());
 
-  ApiClient client(globals.url);
+  ApiClient client(globals.endpoint());
   // The upload only stores the code; the spec PUT naming its digest makes the revision, so that
   // this deploy's code and spec always go together.
   auto code = upload_code(client, *name, *archive);

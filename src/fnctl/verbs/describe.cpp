@@ -110,7 +110,7 @@ void print_instances(const json::array& instances, SystemTime now) {
 
 int run_describe(const std::string& name, const GlobalOptions& globals) {
   if (Status valid = validate_name("function", name); !valid) return report_error(valid.error());
-  auto answer = ApiClient(globals.url).get(function_api_path(name));
+  auto answer = ApiClient(globals.endpoint()).get(function_api_path(name));
   if (!answer) return report_error(answer.error());
   if (globals.output == OutputFormat::json) {
     fmt::print("{}", pretty_json(answer->body));

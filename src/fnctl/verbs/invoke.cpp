@@ -107,7 +107,7 @@ int run_invoke(const InvokeOptions& options, const GlobalOptions& globals) {
     return written.ok();
   };
 
-  auto response = ApiClient(globals.url).send(request);
+  auto response = ApiClient(globals.endpoint()).send(request);
   if (!written) return report_error(written.error());
   if (!response) return report_error(response.error());
   if (is_fnd_error(response->status, response->headers)) {

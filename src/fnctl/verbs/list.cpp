@@ -24,7 +24,7 @@ Table functions_table(const json::array& functions, SystemTime now) {
 }
 
 int run_list(const GlobalOptions& globals) {
-  auto answer = ApiClient(globals.url).get("/api/v1/functions");
+  auto answer = ApiClient(globals.endpoint()).get("/api/v1/functions");
   if (!answer) return report_error(answer.error());
   if (globals.output == OutputFormat::json) {
     fmt::print("{}", pretty_json(answer->body));

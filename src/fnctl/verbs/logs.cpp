@@ -29,7 +29,7 @@ std::string logs_path(const LogsOptions& options, OutputFormat output) {
 int run_logs(const LogsOptions& options, const GlobalOptions& globals) {
   if (Status valid = validate_name("function", options.name); !valid) return report_error(valid.error());
   Status written;
-  Status streamed = ApiClient(globals.url).stream_get(logs_path(options, globals.output), [&](std::string_view chunk) {
+  Status streamed = ApiClient(globals.endpoint()).stream_get(logs_path(options, globals.output), [&](std::string_view chunk) {
     written = write_and_flush(stdout, chunk, "stdout");
     return written.ok();
   });

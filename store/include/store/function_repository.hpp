@@ -46,6 +46,9 @@ struct RevisionPrecondition {
   std::optional<uint32_t> latest_is;  // If-Match: "N"
   bool must_exist = false;            // If-Match: *
   bool must_not_exist = false;        // If-None-Match: *
+  // A new revision even when the spec equals the latest one's: rolls the function's instances
+  // (after a secret it uses changed, say).
+  bool even_if_unchanged = false;
 };
 
 class FunctionRepository {

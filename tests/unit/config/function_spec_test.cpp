@@ -1,5 +1,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <string>
 
 #include "config/option_binder.hpp"
 #include "config/function_spec.hpp"
@@ -114,4 +116,37 @@ TEST_CASE("a deploy may not ask for more than the host, the memory budget or lim
   auto low_ceiling = fnd::config::check_spec_limits(*spec, {64ULL << 30, 0, 10});
   REQUIRE_FALSE(low_ceiling.ok());
   CHECK_THAT(low_ceiling.error().message, Catch::Contains("'scale.max'") && Catch::Contains("limits.max_scale"));
+}
+
+// Found by tests/fuzz/fuzz_function_spec: the canonical JSON (what the store keeps and fnctl
+// sends) rounded sizes ("95.4Mi" for 100M) and durations ("1.23s" for 1234ms), so a deployed spec
+// was not the one written, and a keepAlive just under 7 days could become unreadable.
+TEST_CASE("sizes and durations of any value survive the canonical JSON exactly", "[unit]") {
+  auto spec = spec_from_yaml("runtime: python3\nhandler: main.handle\ntimeout: 1234ms\n"
+                             "resources: {memory: 100M}\nscale: {keepAlive: 604799.5s}\n");
+  REQUIRE(spec.ok());
+  CHECK(spec->resources.memory_bytes == 100'000'000);
+  auto text = fnd::config::spec_to_json_text(*spec);
+  auto back = fnd::config::spec_from_json(boost::json::parse(text));
+  INFO(text);
+  REQUIRE(back.ok());
+  CHECK(*back == *spec);
+  CHECK(back->timeout == std::chrono::milliseconds(1234));
+  CHECK(back->resources.memory_bytes == 100'000'000);
+}
+
+// Found by tests/fuzz/fuzz_fn_yaml (timeout, then out of memory): nested aliases expanded a
+// fn.yaml of a few hundred bytes into billions of JSON values.
+TEST_CASE("a YAML whose aliases expand beyond reason is refused, not expanded", "[unit]") {
+  std::string yaml = "runtime: python3\nhandler: main.handle\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    yaml += fmt::format("a{}: &a{} [*a{}, *a{}, *a{}, *a{}, *a{}, *a{}, *a{}, *a{}, *a{}, *a{}]\n", i, i, i - 1, i - 1,
+                        i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+  }
+  auto spec = spec_from_yaml(yaml);
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.error().http_status == 400);
+  CHECK_THAT(spec.error().message, Catch::Contains("aliases"));
+  // Aliases within reason still work.
+  CHECK(spec_from_yaml("runtime: &r python3\nhandler: main.handle\nenv: {R: *r}\n").ok());
 }

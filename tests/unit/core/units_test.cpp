@@ -59,3 +59,32 @@ TEST_CASE("sizes and durations refuse NaN, infinities and absurd values instead 
   CHECK(*fnd::parse_bytes("512Gi") == 512ULL << 30);
   CHECK(*fnd::parse_duration("168h") == std::chrono::hours(168));
 }
+
+// Found by tests/fuzz/fuzz_units: a duration shown as "1.23s" (3 significant digits) read back
+// as 1230 ms, so a spec's timeout of 1234ms changed on its way through fnctl and the store.
+TEST_CASE("every duration formats to text that parses back to the same duration", "[unit]") {
+  for (auto d : {1234ms, 1500ms, 999ms, 1001ms, std::chrono::milliseconds(604'799'500), std::chrono::milliseconds(3'600'001),
+                 std::chrono::milliseconds(90'061'234), 0ms, 1ms}) {
+    INFO(d.count());
+    auto back = fnd::parse_duration(fnd::format_duration(d));
+    REQUIRE(back.ok());
+    CHECK(*back == d);
+  }
+  CHECK(fnd::format_duration(1234ms) == "1.234s");
+  CHECK(fnd::format_duration(std::chrono::milliseconds(90'061'500)) == "25h1m1.5s");
+}
+
+// Found by tests/fuzz/fuzz_units (UBSan: signed overflow): a year past 2261 overflowed the
+// nanoseconds of SystemTime; times before 1970 printed a negative fraction.
+TEST_CASE("RFC 3339 times outside what SystemTime holds are refused, times before 1970 round-trip", "[unit]") {
+  CHECK_FALSE(fnd::parse_rfc3339("9999-12-31T23:59:59Z"));
+  CHECK_FALSE(fnd::parse_rfc3339("1000-01-01T00:00:00Z"));
+  CHECK_FALSE(fnd::parse_rfc3339("2026-11-25T14:03:07+ab:cd"));
+  auto before = fnd::parse_rfc3339("1969-12-31T23:59:59.500Z");
+  REQUIRE(before);
+  CHECK(before->time_since_epoch() == std::chrono::milliseconds(-500));
+  CHECK(fnd::format_rfc3339(*before) == "1969-12-31T23:59:59.500Z");
+  auto late = fnd::parse_rfc3339("2261-12-31T23:59:59Z");
+  REQUIRE(late);
+  CHECK(fnd::format_rfc3339(*late) == "2261-12-31T23:59:59.000Z");
+}

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "connection.hpp"
+#include "core/base64.hpp"
 #include "crypto.hpp"
 #include "store/database.hpp"
 #include "store/master_key.hpp"
@@ -71,11 +72,11 @@ const SecretValues kStripe = {{"key", "sk_live_51HxQ7example"}, {"ca", "-----BEG
 
 // The sealed value with one byte of its raw form changed (offset counted from the end).
 std::string flip_byte(const std::string& sealed, size_t from_end) {
-  auto raw = fnd::store::internal::base64_decode(sealed);
+  auto raw = fnd::base64_decode(sealed);
   REQUIRE(raw.has_value());
   REQUIRE(raw->size() > from_end);
   (*raw)[raw->size() - 1 - from_end] ^= 0x01;
-  return fnd::store::internal::base64_encode(*raw);
+  return fnd::base64_encode(*raw);
 }
 
 }  // namespace
@@ -250,13 +251,13 @@ TEST_CASE("another master key cannot decrypt, and says so", "[unit]") {
 
   // Even when the stored key id is rewritten to name the wrong key, GCM refuses: no garbage out.
   std::string sealed = f.sealed("stripe", "key");
-  auto raw = fnd::store::internal::base64_decode(sealed);
+  auto raw = fnd::base64_decode(sealed);
   REQUIRE(raw.has_value());
   auto wrong_id = fnd::store::internal::from_hex(wrong.master_key().id());
   REQUIRE(wrong_id.has_value());
   raw->replace(1, 8, *wrong_id);
-  f.set_sealed("stripe", "key", fnd::store::internal::base64_encode(*raw));
-  f.set_sealed("stripe", "ca", fnd::store::internal::base64_encode(*raw));
+  f.set_sealed("stripe", "key", fnd::base64_encode(*raw));
+  f.set_sealed("stripe", "ca", fnd::base64_encode(*raw));
   auto forged = wrong.get("stripe");
   REQUIRE_FALSE(forged.ok());
   CHECK(fnd::store::is_secret_undecryptable(forged.error()));
@@ -276,10 +277,10 @@ TEST_CASE("an altered sealed value is refused, whichever part was altered", "[un
   Fixture f;
   REQUIRE(f.store->put("stripe", kStripe).ok());
   const std::string sealed = f.sealed("stripe", "key");
-  auto raw = fnd::store::internal::base64_decode(sealed);
+  auto raw = fnd::base64_decode(sealed);
   REQUIRE(raw.has_value());
   (*raw)[9] ^= 0x01;  // the nonce's first byte
-  f.set_sealed("stripe", "key", fnd::store::internal::base64_encode(*raw));
+  f.set_sealed("stripe", "key", fnd::base64_encode(*raw));
   CHECK_FALSE(f.store->get("stripe").ok());
   for (const std::string& damaged : {std::string("not base64!"), std::string("AAAA"), std::string()}) {
     f.set_sealed("stripe", "key", damaged);

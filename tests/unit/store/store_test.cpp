@@ -158,3 +158,40 @@ TEST_CASE("hostile archives are rejected before anything is published", "[unit]"
   REQUIRE_FALSE(garbage.ok());
   CHECK(garbage.error().http_status == 400);
 }
+
+// Found by tests/fuzz/fuzz_code_archive (seed escape_through_symlink.tar.gz): a link whose target
+// is lexically inside the tree ("x" -> "up/..") but that the file system resolves after another
+// link ("up" -> ".") let later entries be written outside the unpack folder.
+TEST_CASE("an archive cannot write through its own symbolic links out of its tree", "[unit]") {
+  TempDir dir;
+  fnd::store::CodeStore store((dir.path / "code").string(), {1 << 20, 1 << 20});
+  auto reject = [&](const std::vector<Entry>& entries) {
+    auto result = store.store_archive(make_tar_gz(entries));
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == "unsafe_archive");
+    CHECK(result.error().http_status == 400);
+    return result.error().message;
+  };
+  const Entry up{"up", AE_IFLNK, "", "."};
+  const Entry x{"x", AE_IFLNK, "", "up/.."};
+  CHECK_THAT(reject({up, x, {"x/evil", AE_IFREG, "outside"}}), Catch::Contains("symbolic link"));
+  CHECK_THAT(reject({up, x, {"x/newdir", AE_IFDIR}}), Catch::Contains("symbolic link"));
+  CHECK_THAT(reject({up, x, {"x/sub/evil", AE_IFREG, "outside"}}), Catch::Contains("symbolic link"));
+  // Bad archives are the uploader's to fix (400), not fnd's failures (500).
+  CHECK_THAT(reject({{"a", AE_IFREG, "1"}, {"a/b", AE_IFREG, "2"}}), Catch::Contains("a/b"));
+  CHECK_THAT(reject({{"d", AE_IFDIR}, {"d", AE_IFLNK, "", "e"}}), Catch::Contains("twice"));
+  CHECK_THAT(reject({{"d", AE_IFDIR}, {"h", AE_IFREG, "", "d", true}}), Catch::Contains("folder"));
+  CHECK_THAT(reject({{"empty", AE_IFLNK, "", ""}}), Catch::Contains("nothing"));
+  for (const char* name : {"evil", "newdir", "sub"}) {
+    INFO(name);
+    CHECK_FALSE(fs::exists(dir.path / "code" / name));
+  }
+  CHECK(fs::is_empty(dir.path / "code"));
+
+  // Links that only point (node_modules/.bin) stay allowed, ".." and all.
+  auto stored = store.store_archive(make_tar_gz({{"node_modules/pkg/cli.js", AE_IFREG, "1"},
+                                                 {"node_modules/.bin/cli", AE_IFLNK, "", "../pkg/cli.js"},
+                                                 {"lib", AE_IFLNK, "", "node_modules/pkg"}}));
+  REQUIRE(stored.ok());
+  CHECK(fs::read_symlink(fs::path(store.directory(stored->digest)) / "node_modules/.bin/cli") == "../pkg/cli.js");
+}

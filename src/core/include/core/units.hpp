@@ -16,7 +16,9 @@ Result<uint64_t> parse_bytes(std::string_view text);
 // Durations from "250ms", "30s", "5m", "1h", "1m30s"; a bare number is seconds.
 Result<std::chrono::milliseconds> parse_duration(std::string_view text);
 
-std::string format_bytes(uint64_t bytes);                   // "128Mi", "1.5Gi", "512"
-std::string format_duration(std::chrono::milliseconds d);   // "5m", "30s", "250ms", "1m30s"
+// For people: "128Mi", "1.5Gi", "512"; sizes that are no tenth of a unit are rounded ("95.4Mi").
+std::string format_bytes(uint64_t bytes);
+// "5m", "30s", "250ms", "1m30s", "1.234s": exact, parse_duration reads it back as the same value.
+std::string format_duration(std::chrono::milliseconds d);
 
 }  // namespace fnd

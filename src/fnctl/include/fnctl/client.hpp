@@ -68,18 +68,29 @@ struct JsonAnswer {
   boost::json::value body;
 };
 
+// Where fnd is and how to prove who we are.
+struct Endpoint {
+  std::string url = "http://127.0.0.1:8080";  // "https://host:8443"; over a Unix socket only the path counts
+  std::string unix_socket;                     // when set, every request goes over this local socket
+  std::string token;                           // sent as Authorization: Bearer when set
+  std::string cacert;                          // CA bundle (PEM) that an https fnd's certificate must chain to
+  // "the local socket /run/fnd/api.sock" or the URL: for messages.
+  std::string describe() const;
+};
+
 class ApiClient {
  public:
-  // `base_url` like "http://127.0.0.1:8080"; a trailing '/' is ignored.
-  explicit ApiClient(std::string base_url);
+  // A trailing '/' in the URL is ignored.
+  explicit ApiClient(Endpoint endpoint);
 
-  const std::string& base_url() const { return base_url_; }
+  const std::string& base_url() const { return endpoint_.url; }
 
   // Sends any request. Every HTTP status is a success here; errors are transport failures only.
   Result<HttpResponse> send(const HttpRequest& request) const;
 
   Result<JsonAnswer> get(std::string_view path) const;
   Result<JsonAnswer> put_json(std::string_view path, const boost::json::value& body) const;
+  Result<JsonAnswer> post_json(std::string_view path, const boost::json::value& body) const;
   Result<JsonAnswer> del(std::string_view path) const;
   // PUTs `body` with `content_type`, reporting progress while it goes out.
   Result<JsonAnswer> upload(std::string_view path, std::string_view content_type, std::string_view body,
@@ -91,7 +102,7 @@ class ApiClient {
  private:
   Result<JsonAnswer> json_exchange(HttpRequest request) const;
 
-  std::string base_url_;
+  Endpoint endpoint_;
 };
 
 // "/api/v1/functions/{name}{suffix}"; `name` must be a valid function name (no escaping needed).
