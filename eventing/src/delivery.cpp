@@ -10,11 +10,15 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "core/error.hpp"
+#include "core/time.hpp"
 #include "core/units.hpp"
 
 namespace fnd::eventing {
@@ -58,7 +62,8 @@ milliseconds backoff_delay(const Backoff& backoff, uint32_t retry) {
 milliseconds retry_delay(const DeliveryPolicy& policy, uint32_t retry, const AttemptResult& result, double u) {
   const milliseconds capped = std::min(backoff_delay(policy.backoff, retry), policy.cap);
   const double shortening = std::clamp(policy.jitter, 0.0, 1.0) * std::clamp(u, 0.0, 1.0);
-  auto delay = milliseconds(std::llround(static_cast<double>(capped.count()) * (1.0 - shortening)));
+  // floor: jitter may only shorten a delay, never lengthen it by rounding up.
+  auto delay = milliseconds(static_cast<int64_t>(std::floor(static_cast<double>(capped.count()) * (1.0 - shortening))));
   if ((result.status == 429 || result.status == 503) && result.retry_after) {
     delay = std::max(delay, std::min(*result.retry_after, policy.cap));
   }
@@ -69,11 +74,6 @@ namespace {
 
 Error policy_error(std::string_view field, std::string_view problem) {
   return make_error(std::string(kInvalidDeliveryPolicy), fmt::format("delivery field '{}': {}", field, problem), 422);
-}
-
-// format_duration rounds "1234ms" to "1.23s"; a stored policy must read back exactly.
-std::string exact_duration(milliseconds d) {
-  return d.count() % 1000 == 0 ? format_duration(d) : fmt::format("{}ms", d.count());
 }
 
 std::string field_of(std::string_view path, std::string_view name) {
@@ -145,7 +145,169 @@ Result<Backoff> backoff_from_text(std::string_view text, std::string_view field)
   return backoff;
 }
 
+// Reads an HTTP-date field by field; each call consumes its part only when it matches.
+class DateReader {
+ public:
+  explicit DateReader(std::string_view text) : rest_(text) {}
+
+  bool literal(std::string_view expected) {
+    if (!rest_.starts_with(expected)) return false;
+    rest_.remove_prefix(expected.size());
+    return true;
+  }
+
+  // Exactly `count` ASCII digits.
+  std::optional<int> digits(std::size_t count) {
+    if (rest_.size() < count) return std::nullopt;
+    int value = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const char c = rest_[i];
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + (c - '0');
+    }
+    rest_.remove_prefix(count);
+    return value;
+  }
+
+  // One of `names`; its index.
+  template <std::size_t N>
+  std::optional<unsigned> name(const std::array<std::string_view, N>& names) {
+    for (std::size_t i = 0; i < N; ++i) {
+      if (literal(names[i])) return static_cast<unsigned>(i);
+    }
+    return std::nullopt;
+  }
+
+  bool done() const { return rest_.empty(); }
+
+ private:
+  std::string_view rest_;
+};
+
+constexpr std::array<std::string_view, 7> kDayNames = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+constexpr std::array<std::string_view, 7> kLongDayNames = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                                            "Friday", "Saturday", "Sunday"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr milliseconds kLongestRetryAfter = std::chrono::hours(24 * 366);
+
+struct DateFields {
+  int year = 0;
+  unsigned month = 0;  // 1 to 12
+  int day = 0;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+};
+
+// "HH:MM:SS"
+bool read_time_of_day(DateReader& in, DateFields& out) {
+  const auto hour = in.digits(2);
+  if (!hour || !in.literal(":")) return false;
+  const auto minute = in.digits(2);
+  if (!minute || !in.literal(":")) return false;
+  const auto second = in.digits(2);
+  if (!second) return false;
+  out.hour = *hour;
+  out.minute = *minute;
+  out.second = *second;
+  return true;
+}
+
+bool read_month(DateReader& in, DateFields& out) {
+  const auto month = in.name(kMonthNames);
+  if (!month) return false;
+  out.month = *month + 1;
+  return true;
+}
+
+// IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+std::optional<DateFields> read_imf_fixdate(std::string_view text) {
+  DateReader in(text);
+  DateFields out;
+  if (!in.name(kDayNames) || !in.literal(", ")) return std::nullopt;
+  const auto day = in.digits(2);
+  if (!day || !in.literal(" ") || !read_month(in, out) || !in.literal(" ")) return std::nullopt;
+  const auto year = in.digits(4);
+  if (!year || !in.literal(" ") || !read_time_of_day(in, out) || !in.literal(" GMT") || !in.done()) {
+    return std::nullopt;
+  }
+  out.day = *day;
+  out.year = *year;
+  return out;
+}
+
+// RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"; the century comes from `now_year`.
+std::optional<DateFields> read_rfc850_date(std::string_view text, int now_year) {
+  DateReader in(text);
+  DateFields out;
+  if (!in.name(kLongDayNames) || !in.literal(", ")) return std::nullopt;
+  const auto day = in.digits(2);
+  if (!day || !in.literal("-") || !read_month(in, out) || !in.literal("-")) return std::nullopt;
+  const auto year = in.digits(2);
+  if (!year || !in.literal(" ") || !read_time_of_day(in, out) || !in.literal(" GMT") || !in.done()) {
+    return std::nullopt;
+  }
+  out.day = *day;
+  out.year = now_year - now_year % 100 + *year;
+  if (out.year > now_year + 50) out.year -= 100;
+  return out;
+}
+
+// asctime: "Sun Nov  6 08:49:37 1994" (a one-digit day is padded with a space).
+std::optional<DateFields> read_asctime_date(std::string_view text) {
+  DateReader in(text);
+  DateFields out;
+  if (!in.name(kDayNames) || !in.literal(" ") || !read_month(in, out) || !in.literal(" ")) return std::nullopt;
+  std::optional<int> day;
+  if (in.literal(" ")) {
+    day = in.digits(1);
+  } else {
+    day = in.digits(2);
+  }
+  if (!day || !in.literal(" ") || !read_time_of_day(in, out) || !in.literal(" ")) return std::nullopt;
+  const auto year = in.digits(4);
+  if (!year || !in.done()) return std::nullopt;
+  out.day = *day;
+  out.year = *year;
+  return out;
+}
+
+std::optional<SystemTime> to_time(const DateFields& fields) {
+  // 60: RFC 9110 allows a leap second.
+  if (fields.hour > 23 || fields.minute > 59 || fields.second > 60) return std::nullopt;
+  const std::chrono::year_month_day date{std::chrono::year(fields.year), std::chrono::month(fields.month),
+                                         std::chrono::day(static_cast<unsigned>(fields.day))};
+  if (!date.ok()) return std::nullopt;
+  return std::chrono::sys_days(date) + std::chrono::hours(fields.hour) + std::chrono::minutes(fields.minute) +
+         std::chrono::seconds(fields.second);
+}
+
 }  // namespace
+
+std::optional<milliseconds> parse_retry_after(std::string_view value, SystemTime now) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    uint64_t seconds = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec == std::errc::result_out_of_range) return kLongestRetryAfter;
+    if (ec != std::errc() || end != value.data() + value.size()) return std::nullopt;
+    const uint64_t longest = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(kLongestRetryAfter).count());
+    return milliseconds(std::chrono::seconds(std::min(seconds, longest)));
+  }
+  const int now_year = static_cast<int>(std::chrono::year_month_day(std::chrono::floor<std::chrono::days>(now)).year());
+  std::optional<DateFields> fields = read_imf_fixdate(value);
+  if (!fields) fields = read_rfc850_date(value, now_year);
+  if (!fields) fields = read_asctime_date(value);
+  if (!fields) return std::nullopt;
+  const auto at = to_time(*fields);
+  if (!at) return std::nullopt;
+  if (*at <= now) return milliseconds(0);
+  // Rounded up: retrying a little after the date is fine, before it is what the server refused.
+  return std::min(std::chrono::ceil<milliseconds>(*at - now), kLongestRetryAfter);
+}
 
 Status validate(const DeliveryPolicy& policy) {
   if (policy.retries > kMaxRetries) return policy_error("retries", fmt::format("at most {} retries", kMaxRetries));
@@ -212,16 +374,16 @@ json::object delivery_policy_to_json(const DeliveryPolicy& policy) {
   json::object out;
   out["retries"] = policy.retries;
   out["backoff"] = format_backoff(policy.backoff);
-  out["cap"] = exact_duration(policy.cap);
+  out["cap"] = format_duration(policy.cap);
   out["jitter"] = policy.jitter;
-  out["timeout"] = exact_duration(policy.timeout);
+  out["timeout"] = format_duration(policy.timeout);
   return out;
 }
 
 Result<Backoff> parse_backoff(std::string_view text) { return backoff_from_text(text, "backoff"); }
 
 std::string format_backoff(const Backoff& backoff) {
-  return fmt::format("{}:{}", to_string(backoff.kind), exact_duration(backoff.base));
+  return fmt::format("{}:{}", to_string(backoff.kind), format_duration(backoff.base));
 }
 
 }  // namespace fnd::eventing

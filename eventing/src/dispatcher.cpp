@@ -32,6 +32,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/base64.hpp"
 #include "core/error.hpp"
 #include "core/notifier.hpp"
 #include "core/time.hpp"
@@ -117,10 +118,12 @@ bool is_retryable_publish_error(const Error& error) {
   return error.retryable || error.http_status == 429 || error.http_status == 503 || error.http_status == 507;
 }
 
-// A log write worth trying again; the others (a consumer removed under the trigger, say) are
-// not going to succeed by waiting.
-bool is_transient_log_error(const Error& error) {
-  return error.retryable || store::is_insufficient_storage(error) || error.code == "store_error";
+// A log write that waiting will not mend: the trigger's consumer was removed under it (the
+// trigger is being deleted) or re-pointed, or its bookkeeping disagrees with the log. Anything
+// else (a full queue, a full disk, an I/O error) is tried again.
+bool is_permanent_log_error(const Error& error) {
+  return error.code == store::kConsumerNotFound || error.code == store::kConsumerOnOtherBroker ||
+         error.code == store::kOffsetOutOfRange;
 }
 
 }  // namespace
@@ -211,7 +214,8 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
         continue;
       }
       if (batch->empty()) {
-        if (!new_events_.load()) co_await changed_.wait_until(kForever);
+        // Caught up: only an append (or stop) gives the reader work, not a finished delivery.
+        while (!new_events_.load() && !stopping_) co_await changed_.wait_until(kForever);
         continue;
       }
       for (store::LoggedEvent& logged : *batch) {
@@ -334,8 +338,11 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
         update_stats([](DispatcherStats&) {});
         return;
       }
+      // The key is copied before the call: its parameters are built in no set order, and the
+      // Delivery one is moved from `delivery`.
+      std::string key = delivery.key;
       ++active_;
-      asio::co_spawn(s_.executor, run_key(delivery.key, std::move(delivery)), asio::detached);
+      asio::co_spawn(s_.executor, run_key(std::move(key), std::move(delivery)), asio::detached);
       return;
     }
     ++active_;
@@ -513,7 +520,8 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
       if (finished) break;
       note_error(fmt::format("recording the outcome of event {} failed: {}", delivery.offset,
                              finished.error().message));
-      if (stopping_ || !is_transient_log_error(finished.error())) co_return false;
+      if (stopping_) co_return false;
+      if (is_permanent_log_error(finished.error())) co_return halt(finished.error());
       co_await pause();
       if (stopping_) co_return false;
     }
@@ -553,6 +561,8 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
       cursor_ = target;
       update_stats([](DispatcherStats&) {});
       changed_.notify_all();
+    } else if (is_permanent_log_error(moved.error())) {
+      halt(moved.error());
     } else {
       note_error(fmt::format("moving the cursor to {} failed: {}", target, moved.error().message));
       co_await pause();
@@ -611,6 +621,16 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
   bool fail(const Error& error) {
     note_error(error.message);
     set_state(DispatcherState::failed);
+    return false;
+  }
+
+  // Fails the running dispatcher: every coroutine winds down as for stop(); what is unfinished
+  // stays so in the log. stop() is still to be called.
+  bool halt(const Error& error) {
+    fail(error);
+    stopping_ = true;
+    s_.sleeper.wake_all();
+    changed_.notify_all();
     return false;
   }
 

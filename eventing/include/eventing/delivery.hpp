@@ -28,6 +28,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "core/time.hpp"
 #include "eventing/cloud_event.hpp"
 
 namespace fnd::eventing {
@@ -92,12 +93,23 @@ std::chrono::milliseconds backoff_delay(const Backoff& backoff, uint32_t retry);
 std::chrono::milliseconds retry_delay(const DeliveryPolicy& policy, uint32_t retry, const AttemptResult& result,
                                       double u);
 
+// The value of a Retry-After header (RFC 9110 section 10.2.3) as the wait from `now`: either
+// delay-seconds ("120") or an HTTP-date, in the preferred IMF-fixdate form ("Sun, 06 Nov 1994
+// 08:49:37 GMT") or either obsolete one (RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT", whose
+// two-digit year is the latest one not more than 50 years ahead of `now`, and asctime "Sun Nov  6
+// 08:49:37 1994"). A date already past is a wait of 0; seconds beyond a year are read as a year
+// (retry_delay caps the wait anyway). Surrounding spaces are ignored. nullopt when the value is
+// neither form: the caller then waits its backoff, as for no header. A Subscriber fills
+// AttemptResult::retry_after with it.
+std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value, SystemTime now);
+
 // Checks the ranges above. kInvalidDeliveryPolicy naming the field.
 Status validate(const DeliveryPolicy& policy);
 
 // JSON (fnd's own shape, all members optional, defaults as above):
 //   {"retries": 3, "backoff": "exponential:200ms", "cap": "5m", "jitter": 0.1, "timeout": "30s"}
-// Durations are strings ("250ms", "30s", "1m30s") or numbers of seconds. Unknown members are
+// Durations are strings ("250ms", "30s", "1m30s", "1.5s") or numbers of seconds; written back
+// exactly, in format_duration's form (core/units.hpp). Unknown members are
 // refused. `path` prefixes field names in errors ("delivery"). Errors: kInvalidDeliveryPolicy, 422.
 Result<DeliveryPolicy> parse_delivery_policy(const boost::json::value& json, std::string_view path = "delivery");
 boost::json::object delivery_policy_to_json(const DeliveryPolicy& policy);
@@ -105,6 +117,6 @@ boost::json::object delivery_policy_to_json(const DeliveryPolicy& policy);
 // The text forms a CLI flag takes (`--backoff exponential:200ms`, `--backoff linear:1s`); a bare
 // kind keeps the default base ("linear" is linear:200ms). Errors: kInvalidDeliveryPolicy.
 Result<Backoff> parse_backoff(std::string_view text);
-std::string format_backoff(const Backoff& backoff);  // "exponential:200ms"
+std::string format_backoff(const Backoff& backoff);  // "exponential:200ms", "linear:1.5s"
 
 }  // namespace fnd::eventing

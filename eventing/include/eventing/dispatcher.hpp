@@ -16,6 +16,8 @@
 //   next-attempt time. Events the filters drop are not written: the cursor simply moves over them
 //   (a restart before it has moved filters them again, with the same result).
 //   At least once: a delivery under way when fnd stops (or crashes) is made again after restart.
+//   An attempt is recorded once it has failed, so an attempt cut short by a crash is not counted:
+//   across a crash the subscriber may see one attempt more than retries + 1, never one fewer.
 //   Attempt numbers in the log: 1 to retries + 1 are the subscriber's attempts; the dead-letter
 //   sink's attempts follow (retries + 2, ...), so a restart resumes the right phase.
 //
@@ -170,7 +172,9 @@ class TriggerDispatcher {
 
   // Starts the engine. Once, from the io thread (or before the io_context runs). A consumer on
   // another broker puts the dispatcher in the failed state (stats().last_error says why,
-  // kTriggerOnOtherBroker); other log errors are retried.
+  // kTriggerOnOtherBroker); other log errors are retried. Later, a log write that waiting cannot
+  // mend (the consumer removed from the log under a running trigger) fails it too: it winds down
+  // as stop() would, leaving what is unfinished unfinished in the log.
   void start();
   // Stops reading, ends the waits for a retry, and completes once no coroutine of the dispatcher
   // runs any more: attempts under way at the subscriber are waited for (they are bounded by the

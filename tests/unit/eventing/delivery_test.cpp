@@ -6,8 +6,11 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "core/time.hpp"
 
 using namespace std::chrono_literals;
 using fnd::eventing::AttemptResult;
@@ -144,7 +147,7 @@ TEST_CASE("policy JSON round trip", "[unit][dispatch]") {
   CHECK(p.timeout == 10s);
   const auto json = fnd::eventing::delivery_policy_to_json(p);
   CHECK(boost::json::serialize(json) ==
-        R"({"retries":5,"backoff":"linear:1500ms","cap":"2m","jitter":2E-1,"timeout":"10s"})");
+        R"({"retries":5,"backoff":"linear:1.5s","cap":"2m","jitter":2E-1,"timeout":"10s"})");
   CHECK(parse(boost::json::serialize(json)) == p);
   CHECK(parse("{}") == DeliveryPolicy{});
   CHECK(parse(R"({"retries": null})") == DeliveryPolicy{});
@@ -176,7 +179,10 @@ TEST_CASE("backoff text for CLI flags", "[unit][dispatch]") {
   REQUIRE(bare.ok());
   CHECK(*bare == Backoff{BackoffKind::linear, 200ms});
   CHECK(fnd::eventing::format_backoff(*linear) == "linear:1m30s");
-  CHECK(fnd::eventing::format_backoff({BackoffKind::exponential, 1234ms}) == "exponential:1234ms");
+  CHECK(fnd::eventing::format_backoff({BackoffKind::exponential, 1234ms}) == "exponential:1.234s");
+  auto exact = fnd::eventing::parse_backoff("exponential:1.234s");
+  REQUIRE(exact.ok());
+  CHECK(exact->base == 1234ms);
   auto bad = fnd::eventing::parse_backoff("expo:1s");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().code == "invalid_delivery_policy");
@@ -192,4 +198,39 @@ TEST_CASE("validate checks a policy built in code", "[unit][dispatch]") {
   auto invalid = fnd::eventing::validate(p);
   REQUIRE_FALSE(invalid.ok());
   CHECK(invalid.error().message == "delivery field 'jitter': must be a fraction from 0 to 1");
+}
+
+TEST_CASE("Retry-After in seconds and in the three HTTP-date forms", "[unit][dispatch]") {
+  const auto parse_at = [](std::string_view value, std::string_view now) {
+    const auto at = fnd::parse_rfc3339(now);
+    REQUIRE(at.has_value());
+    return fnd::eventing::parse_retry_after(value, *at);
+  };
+  using Wait = std::optional<milliseconds>;
+  const std::string_view now = "1994-11-06T08:49:30Z";
+  CHECK(parse_at("120", now) == Wait(120s));
+  CHECK(parse_at(" 5\t", now) == Wait(5s));
+  CHECK(parse_at("0", now) == Wait(0ms));
+  CHECK(parse_at("Sun, 06 Nov 1994 08:49:37 GMT", now) == Wait(7s));
+  CHECK(parse_at("Sunday, 06-Nov-94 08:49:37 GMT", now) == Wait(7s));
+  CHECK(parse_at("Sun Nov  6 08:49:37 1994", now) == Wait(7s));
+  CHECK(parse_at("Mon, 07 Nov 1994 08:49:30 GMT", now) == Wait(24h));
+  // Rounded up to the millisecond when now falls between two.
+  const auto between = fnd::parse_rfc3339(now).value() + std::chrono::microseconds(400);
+  CHECK(fnd::eventing::parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", between) == Wait(7000ms));
+  CHECK(fnd::eventing::parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", between + 1ms) == Wait(6999ms));
+  // A date already past: no wait beyond the backoff.
+  CHECK(parse_at("Sat, 05 Nov 1994 08:49:37 GMT", now) == Wait(0ms));
+  // Absurd numbers of seconds are a year (the policy's cap bounds it further).
+  CHECK(parse_at("99999999999999999999999", now) == Wait(24h * 366));
+  // RFC 850's two-digit year: the latest with those digits not more than 50 years ahead.
+  CHECK(parse_at("Sunday, 01-Jan-27 00:00:00 GMT", "2026-12-31T23:59:00Z") == Wait(60s));
+  CHECK(parse_at("Thursday, 01-Jan-99 00:00:00 GMT", "2026-12-31T23:59:00Z") == Wait(0ms));  // 1999
+  for (std::string_view bad : {"", "soon", "-5", "1.5", "5s", "Sun, 06 Nov 1994 08:49:37 UTC",
+                               "Sun, 31 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
+                               "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT x",
+                               "Sun Nov 6 08:49:37 1994", "Sund, 06-Nov-94 08:49:37 GMT"}) {
+    INFO("'" << bad << "'");
+    CHECK_FALSE(parse_at(bad, now).has_value());
+  }
 }

@@ -474,7 +474,7 @@ TEST_CASE("a subscriber that always fails is dead-lettered after exactly N retri
     return std::optional<AttemptResult>(answer(500, long_body));
   };
   CloudEvent original = event("e1");
-  original.data = R"({"total": 900})";
+  original.data = R"({"total":900})";  // compact: the log keeps JSON data as serialized JSON
   const uint64_t offset = h.append(original);
   h.until_sleeping();
   h.time.advance(100ms);
@@ -580,6 +580,81 @@ TEST_CASE("429 with Retry-After is honoured", "[unit][dispatch]") {
   CHECK(h.subscriber.calls.size() == 2);
   CHECK(h.subscriber.calls[1].at - h.subscriber.calls[0].at == 7s);
   CHECK(h.stats().delivered == 1);
+}
+
+TEST_CASE("a Retry-After longer than the cap waits the cap", "[unit][dispatch]") {
+  Harness h;
+  TriggerSpec spec = trigger(1, 200ms);
+  spec.delivery.cap = 3s;
+  h.start(spec);
+  int calls = 0;
+  h.subscriber.respond = [&](const Destination&, const CloudEvent&) {
+    if (++calls > 1) return std::optional<AttemptResult>(answer(200));
+    AttemptResult unavailable = answer(503);
+    unavailable.retry_after = 1h;
+    return std::optional<AttemptResult>(unavailable);
+  };
+  const uint64_t offset = h.append(event("e1"));
+  h.until_sleeping();
+  CHECK(h.time.next_wait() == std::optional<std::chrono::nanoseconds>(3s));
+  CHECK(h.unfinished().at(0).next_attempt_at == wall_of(h.time.now() + 3s));
+  h.time.advance(3s);
+  REQUIRE(h.run_until([&] { return h.stats().cursor == offset; }));
+  CHECK(h.subscriber.calls.size() == 2);
+  CHECK(h.subscriber.calls[1].at - h.subscriber.calls[0].at == 3s);
+}
+
+TEST_CASE("a restart in the dead-letter phase retries the sink, not the subscriber", "[unit][dispatch]") {
+  Harness h;
+  TriggerSpec spec = trigger(1, 100ms);
+  spec.dead_letter = Destination{DestinationKind::function, "dead"};
+  h.start(spec);
+  h.subscriber.respond = [](const Destination& to, const CloudEvent&) {
+    return std::optional<AttemptResult>(answer(to.target == "dead" ? 503 : 500, "boom"));
+  };
+  const uint64_t offset = h.append(event("e1"));
+  h.until_sleeping();
+  h.time.advance(100ms);  // the subscriber's only retry fails too; the sink's first attempt fails
+  h.until_sleeping();
+  CHECK(h.subscriber.ids() == std::vector<std::string>{"e1", "e1"});
+  CHECK(h.subscriber.ids("function:dead") == std::vector<std::string>{"e1"});
+  const auto pending = h.unfinished();
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].attempts == 3);  // 2 to the subscriber, 1 to the sink
+  CHECK(pending[0].last_error == "500 from function:billing: boom");  // the subscriber's failure stays
+
+  h.subscriber.respond = [](const Destination&, const CloudEvent&) { return std::optional<AttemptResult>(answer(200)); };
+  h.restart(spec);
+  h.until_sleeping();
+  CHECK(h.time.next_wait() == std::optional<std::chrono::nanoseconds>(100ms));
+  h.time.advance(100ms);
+  REQUIRE(h.run_until([&] { return h.stats().cursor == offset; }));
+  CHECK(h.subscriber.ids() == std::vector<std::string>{"e1", "e1"});  // not sent to the subscriber again
+  CHECK(h.subscriber.ids("function:dead") == std::vector<std::string>{"e1", "e1"});
+  const CloudEvent& letter = h.subscriber.calls.back().event;
+  CHECK(letter.string_attribute("fnderrordest") == "function:billing");
+  CHECK(letter.string_attribute("fnderrorcode") == "500");  // from the recorded error text
+  CHECK(letter.attribute("fnderrordata") == nullptr);       // the body did not survive the restart
+  CHECK(h.counters().dead_lettered == 1);
+  CHECK(h.stats().dead_letter_failed == 0);
+}
+
+TEST_CASE("a trigger whose consumer is removed under it fails and winds down", "[unit][dispatch]") {
+  Harness h;
+  h.start(trigger());
+  h.subscriber.respond = [](const Destination&, const CloudEvent&) { return std::optional<AttemptResult>(); };
+  h.append(event("e1"));
+  REQUIRE(h.run_until([&] { return h.subscriber.parked().size() == 1; }));
+  auto removed = h.log->remove_consumer(fnd::eventing::consumer_name("bill-orders"));
+  REQUIRE(removed.ok());
+  REQUIRE(*removed);
+  REQUIRE(h.subscriber.release("e1", answer(200)));
+  REQUIRE(h.run_until([&] { return h.stats().state == DispatcherState::failed; }));
+  CHECK(h.stats().delivered == 0);
+  CHECK_FALSE(h.stats().last_error.empty());
+  h.append(event("e2"));
+  h.stop();  // completes: nothing of the dispatcher runs any more
+  CHECK(h.subscriber.ids() == std::vector<std::string>{"e1"});
 }
 
 TEST_CASE("a restart resumes a retry with its attempt count and redelivers nothing finished",
