@@ -116,7 +116,8 @@ Result<milliseconds> read_duration(const json::value& v, std::string_view field)
     }
     return milliseconds(std::llround(*seconds * 1000));
   }
-  if (!v.is_string()) return policy_error(field, fmt::format("expected a duration such as \"30s\", got {}", kind_name(v)));
+  if (!v.is_string())
+    return policy_error(field, fmt::format("expected a duration such as \"30s\", got {}", kind_name(v)));
   auto parsed = parse_duration(v.as_string());
   if (!parsed) return policy_error(field, parsed.error().message);
   return *parsed;
@@ -186,7 +187,7 @@ class DateReader {
 
 constexpr std::array<std::string_view, 7> kDayNames = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 constexpr std::array<std::string_view, 7> kLongDayNames = {"Monday", "Tuesday",  "Wednesday", "Thursday",
-                                                            "Friday", "Saturday", "Sunday"};
+                                                           "Friday", "Saturday", "Sunday"};
 constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr milliseconds kLongestRetryAfter = std::chrono::hours(24 * 366);
@@ -294,7 +295,8 @@ std::optional<milliseconds> parse_retry_after(std::string_view value, SystemTime
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
     if (ec == std::errc::result_out_of_range) return kLongestRetryAfter;
     if (ec != std::errc() || end != value.data() + value.size()) return std::nullopt;
-    const uint64_t longest = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(kLongestRetryAfter).count());
+    const uint64_t longest =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(kLongestRetryAfter).count());
     return milliseconds(std::chrono::seconds(std::min(seconds, longest)));
   }
   const int now_year = static_cast<int>(std::chrono::year_month_day(std::chrono::floor<std::chrono::days>(now)).year());
@@ -314,7 +316,8 @@ Status validate(const DeliveryPolicy& policy) {
   if (policy.backoff.base <= milliseconds(0) || policy.backoff.base > kMaxBackoffCap) {
     return policy_error("backoff", "the base delay must be from 1ms to 24h");
   }
-  if (policy.cap <= milliseconds(0) || policy.cap > kMaxBackoffCap) return policy_error("cap", "must be from 1ms to 24h");
+  if (policy.cap <= milliseconds(0) || policy.cap > kMaxBackoffCap)
+    return policy_error("cap", "must be from 1ms to 24h");
   if (!(policy.jitter >= 0.0 && policy.jitter <= 1.0)) return policy_error("jitter", "must be a fraction from 0 to 1");
   if (policy.timeout <= milliseconds(0) || policy.timeout > kMaxAttemptTimeout) {
     return policy_error("timeout", "must be from 1ms to 1h");
@@ -342,8 +345,8 @@ Result<DeliveryPolicy> parse_delivery_policy(const json::value& value, std::stri
       policy.retries = static_cast<uint32_t>(*n);
     } else if (key == "backoff") {
       if (!member.is_string()) {
-        return policy_error(field, fmt::format("expected a string such as \"exponential:200ms\", got {}",
-                                               kind_name(member)));
+        return policy_error(field,
+                            fmt::format("expected a string such as \"exponential:200ms\", got {}", kind_name(member)));
       }
       auto backoff = backoff_from_text(member.as_string(), field);
       if (!backoff) return backoff.error();

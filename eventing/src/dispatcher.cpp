@@ -229,8 +229,8 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
   // false when stopping or failed.
   asio::awaitable<bool> initialize() {
     while (!stopping_) {
-      auto counters = co_await read_blocking<std::optional<store::ConsumerCounters>>(
-          [this] { return s_.log.counters(consumer_); });
+      auto counters =
+          co_await read_blocking<std::optional<store::ConsumerCounters>>([this] { return s_.log.counters(consumer_); });
       if (!counters) {
         note_error(fmt::format("reading the trigger's state failed: {}", counters.error().message));
         co_await pause();
@@ -252,8 +252,8 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
         });
         if (!created) {
           if (created.error().code == store::kConsumerOnOtherBroker) co_return fail(created.error());
-          note_error(fmt::format("subscribing the trigger to broker '{}' failed: {}", spec_.broker,
-                                 created.error().message));
+          note_error(
+              fmt::format("subscribing the trigger to broker '{}' failed: {}", spec_.broker, created.error().message));
           co_await pause();
           continue;
         }
@@ -319,8 +319,8 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
       delivery.last_error = std::move(resumed->second.last_error);
       resume_.erase(resumed);
     }
-    const size_t room = spec_.ordering.mode == OrderingMode::ordered ? options_.max_ordered_backlog
-                                                                       : spec_.ordering.max_in_flight;
+    const size_t room =
+        spec_.ordering.mode == OrderingMode::ordered ? options_.max_ordered_backlog : spec_.ordering.max_in_flight;
     while (open_.size() >= room && !stopping_) co_await changed_.wait_until(kForever);
     if (stopping_) co_return false;
     open_.insert(offset);
@@ -518,8 +518,8 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
         return s_.log.finish_async(consumer_, delivery.offset, outcome, detail, std::move(done));
       });
       if (finished) break;
-      note_error(fmt::format("recording the outcome of event {} failed: {}", delivery.offset,
-                             finished.error().message));
+      note_error(
+          fmt::format("recording the outcome of event {} failed: {}", delivery.offset, finished.error().message));
       if (stopping_) co_return false;
       if (is_permanent_log_error(finished.error())) co_return halt(finished.error());
       co_await pause();
@@ -670,18 +670,18 @@ class DispatcherEngine : public std::enable_shared_from_this<DispatcherEngine> {
   // io thread only.
   DispatcherState state_ = DispatcherState::created;
   bool stopping_ = false;
-  size_t active_ = 0;           // coroutines of this engine alive now
-  uint64_t cursor_ = 0;         // the committed cursor
+  size_t active_ = 0;    // coroutines of this engine alive now
+  uint64_t cursor_ = 0;  // the committed cursor
   bool cursor_writing_ = false;
-  uint64_t read_after_ = 0;     // every offset up to here is read: finished, filtered or open
-  std::set<uint64_t> open_;     // read and not finished (under way, or waiting behind their key)
-  std::map<std::string, std::deque<Delivery>> keys_;  // ordered: the keys under way and their waiting events
-  size_t queued_ = 0;           // events in keys_' queues
-  size_t retrying_ = 0;         // deliveries waiting for their next attempt
+  uint64_t read_after_ = 0;                            // every offset up to here is read: finished, filtered or open
+  std::set<uint64_t> open_;                            // read and not finished (under way, or waiting behind their key)
+  std::map<std::string, std::deque<Delivery>> keys_;   // ordered: the keys under way and their waiting events
+  size_t queued_ = 0;                                  // events in keys_' queues
+  size_t retrying_ = 0;                                // deliveries waiting for their next attempt
   std::map<uint64_t, store::PendingDelivery> resume_;  // what a previous run left unfinished
   std::set<uint64_t> finished_on_disk_;                // what a previous run finished past the cursor
-  Notifier changed_;            // the reader waits here: new events, a free slot, a moved cursor, stop
-  Notifier idle_;               // stop() waits here for active_ to reach 0
+  Notifier changed_;  // the reader waits here: new events, a free slot, a moved cursor, stop
+  Notifier idle_;     // stop() waits here for active_ to reach 0
 
   std::atomic<bool> new_events_{false};  // any thread
 

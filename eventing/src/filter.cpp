@@ -54,7 +54,7 @@ namespace {
 
 using internal::quote_for_message;
 
-constexpr std::array kKinds = {FilterKind::exact, FilterKind::prefix, FilterKind::suffix, FilterKind::all,
+constexpr std::array kKinds = {FilterKind::exact, FilterKind::prefix,   FilterKind::suffix, FilterKind::all,
                                FilterKind::any,   FilterKind::negation, FilterKind::cesql};
 constexpr std::string_view kKnownKinds = "exact, prefix, suffix, all, any, not, cesql";
 
@@ -145,8 +145,8 @@ Result<Filter> parse_at(const json::value& v, const std::string& path, std::size
   const auto& [key, value] = *object.begin();
   const auto kind = kind_of(key);
   if (!kind) {
-    return filter_error(path, fmt::format("unknown filter kind '{}'; known kinds are: {}",
-                                          quote_for_message(key), kKnownKinds));
+    return filter_error(
+        path, fmt::format("unknown filter kind '{}'; known kinds are: {}", quote_for_message(key), kKnownKinds));
   }
   const std::string inner = fmt::format("{}.{}", path, std::string_view(key));
   Filter filter;
@@ -300,14 +300,33 @@ std::string describe(const Filter& filter) {
     case FilterKind::any:
       return fmt::format("any of {}", filter.filters.size());
     case FilterKind::negation:
-      return "not";
+      return fmt::format("not {}", describe(filter.filters.front()));
     case FilterKind::cesql:
       return fmt::format("cesql `{}`", quote_for_message(filter.expression->text()));
   }
   return "filter";
 }
 
-FilterVerdict evaluate_in(const Filter& filter, const EventView& view) {
+// One filter's verdict while evaluating. On a failure `where` is the failing filter's path below
+// this one ("all[1].exact") and `why` what failed there; on a match `why` is the short account
+// the "matched ..." reason lists. Paths are built only as a failure unwinds.
+struct Outcome {
+  bool matches = false;
+  std::string where;
+  std::string why;
+};
+
+Outcome failed(const Filter& filter, std::string why) {
+  return {false, std::string(to_string(filter.kind)), std::move(why)};
+}
+
+// `filter` failed because its nested filter `index` did: the nested path goes under it.
+Outcome failed_inside(const Filter& filter, std::size_t index, Outcome nested) {
+  nested.where = fmt::format("{}[{}].{}", to_string(filter.kind), index, nested.where);
+  return nested;
+}
+
+Outcome evaluate_in(const Filter& filter, const EventView& view) {
   switch (filter.kind) {
     case FilterKind::exact:
     case FilterKind::prefix:
@@ -315,55 +334,54 @@ FilterVerdict evaluate_in(const Filter& filter, const EventView& view) {
       for (const auto& [name, wanted] : filter.attributes) {
         const auto value = view.lookup(name);
         if (!value) {
-          return {false, fmt::format("the event has no attribute '{}', the filter wants {} '{}'", name,
-                                     wants(filter.kind), quote_for_message(wanted))};
+          return failed(filter, fmt::format("the event has no attribute '{}', the filter wants {} '{}'", name,
+                                            wants(filter.kind), quote_for_message(wanted)));
         }
         const std::string actual = string_form(*value);
         if (!attribute_matches(filter.kind, actual, wanted)) {
-          return {false, fmt::format("attribute '{}' is '{}', the filter wants {} '{}'", name,
-                                     quote_for_message(actual), wants(filter.kind), quote_for_message(wanted))};
+          return failed(filter, fmt::format("attribute '{}' is '{}', the filter wants {} '{}'", name,
+                                            quote_for_message(actual), wants(filter.kind), quote_for_message(wanted)));
         }
       }
-      return {true, describe(filter)};
+      return {true, {}, describe(filter)};
     }
     case FilterKind::all: {
-      for (const Filter& nested : filter.filters) {
-        FilterVerdict verdict = evaluate_in(nested, view);
-        if (!verdict.matches) return {false, "all: " + verdict.reason};
+      for (std::size_t i = 0; i < filter.filters.size(); ++i) {
+        Outcome nested = evaluate_in(filter.filters[i], view);
+        if (!nested.matches) return failed_inside(filter, i, std::move(nested));
       }
-      return {true, describe(filter)};
+      return {true, {}, describe(filter)};
     }
     case FilterKind::any: {
-      std::string first_reason;
+      Outcome first;
       for (std::size_t i = 0; i < filter.filters.size(); ++i) {
-        FilterVerdict verdict = evaluate_in(filter.filters[i], view);
-        if (verdict.matches) return {true, fmt::format("any (its filter {} matched: {})", i, verdict.reason)};
-        if (i == 0) first_reason = std::move(verdict.reason);
+        Outcome nested = evaluate_in(filter.filters[i], view);
+        if (nested.matches) return {true, {}, fmt::format("any (its filter {} matched: {})", i, nested.why)};
+        if (i == 0) first = failed_inside(filter, 0, std::move(nested));
       }
-      return {false, fmt::format("any: none of its {} filters matched (the first: {})", filter.filters.size(),
-                                 first_reason)};
+      return failed(filter, fmt::format("none of its {} filters matched (the first: {}: {})", filter.filters.size(),
+                                        first.where, first.why));
     }
     case FilterKind::negation: {
-      FilterVerdict verdict = evaluate_in(filter.filters.front(), view);
-      if (verdict.matches) return {false, "not: the inner filter matched"};
-      return {true, "not (the inner filter did not match)"};
+      Outcome nested = evaluate_in(filter.filters.front(), view);
+      if (nested.matches) return failed(filter, fmt::format("the filter it negates matched ({})", nested.why));
+      return {true, {}, describe(filter)};
     }
     case FilterKind::cesql: {
       const cesql::Expression& expression = *filter.expression;
       const auto outcome = expression.evaluate([&view](std::string_view name) { return view.lookup(name); });
+      const std::string text = quote_for_message(expression.text());
       if (outcome.error) {
-        return {false, fmt::format("CESQL expression `{}` failed: {}", quote_for_message(expression.text()),
-                                   outcome.error->message)};
+        return failed(filter, fmt::format("`{}` failed ({}): {}", text, cesql::to_string(outcome.error->kind),
+                                          outcome.error->message));
       }
       const bool* truth = std::get_if<bool>(&outcome.value);
-      if (truth == nullptr) {
-        return {false, fmt::format("CESQL expression `{}` is not a Boolean", quote_for_message(expression.text()))};
-      }
-      if (!*truth) return {false, fmt::format("CESQL expression `{}` is false", quote_for_message(expression.text()))};
-      return {true, describe(filter)};
+      if (truth == nullptr) return failed(filter, fmt::format("`{}` is not a Boolean", text));
+      if (!*truth) return failed(filter, fmt::format("`{}` is false", text));
+      return {true, {}, describe(filter)};
     }
   }
-  return {false, "unknown filter kind"};
+  return failed(filter, "unknown filter kind");
 }
 
 json::value to_json_value(const Filter& filter) {
@@ -416,19 +434,19 @@ FilterVerdict evaluate(const FilterList& filters, const CloudEvent& event) {
   if (filters.empty()) return {true, "no filters: every event matches"};
   const EventView view(event);
   std::vector<std::string> matched;
-  for (const Filter& filter : filters) {
-    FilterVerdict verdict = evaluate_in(filter, view);
-    if (!verdict.matches) return verdict;
-    matched.push_back(std::move(verdict.reason));
+  for (std::size_t i = 0; i < filters.size(); ++i) {
+    Outcome outcome = evaluate_in(filters[i], view);
+    if (!outcome.matches) return {false, fmt::format("filters[{}].{}: {}", i, outcome.where, outcome.why)};
+    matched.push_back(std::move(outcome.why));
   }
   return {true, fmt::format("matched {}", fmt::join(matched, ", "))};
 }
 
 FilterVerdict evaluate(const Filter& filter, const CloudEvent& event) {
   const EventView view(event);
-  FilterVerdict verdict = evaluate_in(filter, view);
-  if (verdict.matches) verdict.reason = "matched " + verdict.reason;
-  return verdict;
+  Outcome outcome = evaluate_in(filter, view);
+  if (outcome.matches) return {true, "matched " + outcome.why};
+  return {false, fmt::format("{}: {}", outcome.where, outcome.why)};
 }
 
 }  // namespace fnd::eventing

@@ -72,8 +72,7 @@ std::string_view kind_name(const json::value& v) {
 }
 
 bool is_topic_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
 // The problem with `target` for `kind`; empty when it is fine.
@@ -94,9 +93,8 @@ std::string target_problem(DestinationKind kind, std::string_view target) {
       }
       if (target.size() > kMaxUrlLength) return fmt::format("the URL is longer than {} bytes", kMaxUrlLength);
       const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
-      const std::string_view host = authority.substr(authority.rfind('@') == std::string_view::npos
-                                                         ? 0
-                                                         : authority.rfind('@') + 1);
+      const std::string_view host =
+          authority.substr(authority.rfind('@') == std::string_view::npos ? 0 : authority.rfind('@') + 1);
       if (host.empty() || host.front() == ':' || !is_valid_uri(target, true)) {
         return fmt::format("'{}' is not a valid URL with a host", quote_for_message(target));
       }
@@ -146,7 +144,8 @@ Result<Ordering> parse_ordering(const json::value& value, std::string_view field
     return ordering;
   }
   if (!value.is_object()) {
-    return trigger_error(field, fmt::format("expected \"ordered\", \"unordered\" or an object, got {}", kind_name(value)));
+    return trigger_error(field,
+                         fmt::format("expected \"ordered\", \"unordered\" or an object, got {}", kind_name(value)));
   }
   for (const auto& [key, member] : value.as_object()) {
     const std::string at = fmt::format("{}.{}", field, std::string_view(key));
@@ -195,12 +194,13 @@ Status validate_broker_field(std::string_view name) {
 Result<Destination> parse_destination(std::string_view text, std::string_view field) {
   const auto colon = text.find(':');
   if (colon == std::string_view::npos) {
-    return trigger_error(field, fmt::format("'{}' is not a destination: {}", quote_for_message(text), kDestinationHint));
+    return trigger_error(field,
+                         fmt::format("'{}' is not a destination: {}", quote_for_message(text), kDestinationHint));
   }
   const auto kind = destination_kind_of(text.substr(0, colon));
   if (!kind) {
-    return trigger_error(field, fmt::format("unknown destination kind '{}': {}", quote_for_message(text.substr(0, colon)),
-                                            kDestinationHint));
+    return trigger_error(field, fmt::format("unknown destination kind '{}': {}",
+                                            quote_for_message(text.substr(0, colon)), kDestinationHint));
   }
   return make_destination(*kind, text.substr(colon + 1), field);
 }
@@ -215,7 +215,8 @@ Result<Destination> parse_destination(const json::value& value, std::string_view
   const std::string at = fmt::format("{}.{}", field, std::string_view(key));
   const auto kind = destination_kind_of(key);
   if (!kind) {
-    return trigger_error(at, fmt::format("unknown destination kind '{}': {}", quote_for_message(key), kDestinationHint));
+    return trigger_error(at,
+                         fmt::format("unknown destination kind '{}': {}", quote_for_message(key), kDestinationHint));
   }
   if (!target.is_string()) return trigger_error(at, fmt::format("expected a string, got {}", kind_name(target)));
   return make_destination(*kind, target.as_string(), at);
@@ -228,7 +229,8 @@ std::string to_string(const Destination& destination) {
 json::value destination_to_json(const Destination& destination) { return json::string(to_string(destination)); }
 
 Result<TriggerSpec> parse_trigger(const json::value& value) {
-  if (!value.is_object()) return trigger_error("<trigger>", fmt::format("expected an object, got {}", kind_name(value)));
+  if (!value.is_object())
+    return trigger_error("<trigger>", fmt::format("expected an object, got {}", kind_name(value)));
   static constexpr std::array<std::string_view, 7> kKnown = {"name",       "broker",   "filters", "subscriber",
                                                              "deadLetter", "delivery", "ordering"};
   TriggerSpec spec;
@@ -242,7 +244,8 @@ Result<TriggerSpec> parse_trigger(const json::value& value) {
     if (member.is_null()) continue;
     if (field == "name" || field == "broker") {
       if (!member.is_string()) return trigger_error(field, fmt::format("expected a string, got {}", kind_name(member)));
-      Status valid = field == "name" ? validate_trigger_name(member.as_string()) : validate_broker_field(member.as_string());
+      Status valid =
+          field == "name" ? validate_trigger_name(member.as_string()) : validate_broker_field(member.as_string());
       if (!valid) return valid.error();
       (field == "name" ? spec.name : spec.broker) = std::string(member.as_string());
       has_name = has_name || field == "name";
@@ -270,7 +273,8 @@ Result<TriggerSpec> parse_trigger(const json::value& value) {
     }
   }
   if (!has_name) return trigger_error("name", "required: name the trigger");
-  if (!has_subscriber) return trigger_error("subscriber", fmt::format("required: say where to deliver ({})", kDestinationHint));
+  if (!has_subscriber)
+    return trigger_error("subscriber", fmt::format("required: say where to deliver ({})", kDestinationHint));
   return spec;
 }
 
@@ -287,7 +291,8 @@ Status validate(const TriggerSpec& spec) {
   }
   if (Status valid = validate(spec.delivery); !valid) return as_trigger_error(valid.error(), "delivery.");
   if (spec.ordering.max_in_flight < 1 || spec.ordering.max_in_flight > kMaxInFlightLimit) {
-    return trigger_error("ordering.maxInFlight", fmt::format("expected a whole number from 1 to {}", kMaxInFlightLimit));
+    return trigger_error("ordering.maxInFlight",
+                         fmt::format("expected a whole number from 1 to {}", kMaxInFlightLimit));
   }
   return {};
 }

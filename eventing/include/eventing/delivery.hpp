@@ -61,8 +61,8 @@ struct Backoff {
 struct DeliveryPolicy {
   uint32_t retries = 3;  // retries after the first attempt, 0 to kMaxRetries
   Backoff backoff;
-  std::chrono::milliseconds cap = std::chrono::minutes(5);   // no retry waits longer
-  double jitter = 0.1;                                       // 0 to 1: the largest fraction a delay is shortened by
+  std::chrono::milliseconds cap = std::chrono::minutes(5);       // no retry waits longer
+  double jitter = 0.1;                                           // 0 to 1: the largest fraction a delay is shortened by
   std::chrono::milliseconds timeout = std::chrono::seconds(30);  // per attempt, > 0
 
   bool operator==(const DeliveryPolicy&) const = default;
@@ -74,7 +74,7 @@ struct AttemptResult {
   std::string error;  // with status 0: why there was none (kAttemptTimeout, kConnectionFailed, ...)
   std::string body;   // the start of the response body, at most kMaxResponseBodyKept bytes
   std::optional<std::chrono::milliseconds> retry_after;  // the response's Retry-After, if any
-  std::optional<CloudEvent> reply;  // a 2xx response that carried a CloudEvent
+  std::optional<CloudEvent> reply;                       // a 2xx response that carried a CloudEvent
 };
 
 enum class AttemptVerdict { delivered, retry, dead_letter };

@@ -138,22 +138,22 @@ std::string_view to_string(DispatcherState state);
 // Counters since start() (the log's ConsumerCounters keep the lifetime totals) and gauges now.
 struct DispatcherStats {
   DispatcherState state = DispatcherState::created;
-  uint64_t cursor = 0;         // the committed cursor
-  uint64_t read_through = 0;   // the last offset read
-  uint64_t delivered = 0;      // finished as delivered
-  uint64_t dead_lettered = 0;  // finished as dead_lettered (sent to the sink, or recorded)
+  uint64_t cursor = 0;              // the committed cursor
+  uint64_t read_through = 0;        // the last offset read
+  uint64_t delivered = 0;           // finished as delivered
+  uint64_t dead_lettered = 0;       // finished as dead_lettered (sent to the sink, or recorded)
   uint64_t dead_letter_failed = 0;  // of those, the dead-letter sink refused or kept failing
-  uint64_t filtered = 0;       // events the filters dropped
-  uint64_t attempts = 0;       // attempts made to the subscriber
+  uint64_t filtered = 0;            // events the filters dropped
+  uint64_t attempts = 0;            // attempts made to the subscriber
   uint64_t failed_attempts = 0;
   uint64_t dead_letter_attempts = 0;  // attempts made to the dead-letter sink
-  uint64_t replies = 0;          // replies published
-  uint64_t replies_dropped = 0;  // replies whose fndttl ran out
-  uint64_t replies_failed = 0;   // replies the broker refused for good
-  uint64_t in_flight = 0;  // now: events under way (retry waits included)
-  uint64_t retrying = 0;   // now: events waiting for a retry
-  uint64_t queued = 0;     // now (ordered): events waiting behind an earlier one of their key
-  std::string last_error;  // empty: none yet
+  uint64_t replies = 0;               // replies published
+  uint64_t replies_dropped = 0;       // replies whose fndttl ran out
+  uint64_t replies_failed = 0;        // replies the broker refused for good
+  uint64_t in_flight = 0;             // now: events under way (retry waits included)
+  uint64_t retrying = 0;              // now: events waiting for a retry
+  uint64_t queued = 0;                // now (ordered): events waiting behind an earlier one of their key
+  std::string last_error;             // empty: none yet
   std::optional<SystemTime> last_error_at;
 };
 

@@ -49,8 +49,9 @@
 namespace fnd::eventing {
 
 // 422: a filter that cannot be parsed; the message names the bad part by its path
-// ("filters[1].any[0].exact.type: expected a string, got a number").
-inline constexpr std::string_view kInvalidFilter = "invalid_filter";
+// ("filters[1].any[0].exact.type: expected a string, got a number"). The same code as
+// cesql::kInvalidFilter: CESQL text that does not parse is one such filter.
+inline constexpr std::string_view kInvalidFilter = cesql::kInvalidFilter;
 bool is_invalid_filter(const Error& error);
 
 // Nesting deeper than this (all/any/not inside one another) is refused, so that evaluation's
@@ -90,15 +91,19 @@ boost::json::value filter_to_json(const Filter& filter);
 
 struct FilterVerdict {
   bool matches = false;
-  // One sentence. When the event does not match: why, from the first filter that failed
-  // ("attribute 'type' is 'a.b', the filter wants exactly 'com.shop.order.created'"). When it
-  // matches: which filters matched ("matched exact {type}, cesql `total > 100`").
+  // One sentence. When the event does not match: the path of the filter that failed first (as
+  // parse_filters names it) and what failed there, naming the attribute and its value:
+  //   "filters[1].all[0].exact: attribute 'type' is 'a.b', the filter wants exactly 'x'"
+  //   "filters[0].cesql: `total > 100` is false"
+  //   "filters[0].cesql: `total > 100` failed (missingAttribute): ..."
+  // When it matches: which filters matched ("matched exact {type}, cesql `total > 100`").
   std::string reason;
 };
 
 // Evaluates the filters in order against the view described above, stopping at the first that
-// does not match. Data is parsed (at most once) only when a filter reads a name that is not a
-// context attribute.
+// does not match (all and any stop early too; not inverts its filter's verdict). Data is parsed
+// (at most once) only when a filter reads a name that is not a context attribute. The reason of
+// the single-filter form starts its path at "exact", "any[0]...", without "filters[i].".
 FilterVerdict evaluate(const FilterList& filters, const CloudEvent& event);
 FilterVerdict evaluate(const Filter& filter, const CloudEvent& event);
 

@@ -57,7 +57,7 @@ Result<Destination> parse_destination(std::string_view text, std::string_view fi
 // JSON: the text form as a string, or an object with one member {"function": "billing"},
 // {"url": "https://..."} or {"kafka": "orders"}.
 Result<Destination> parse_destination(const boost::json::value& json, std::string_view field = "destination");
-std::string to_string(const Destination& destination);  // the text form
+std::string to_string(const Destination& destination);                   // the text form
 boost::json::value destination_to_json(const Destination& destination);  // the text form, as a string
 
 enum class OrderingMode { unordered, ordered };
@@ -78,11 +78,11 @@ struct Ordering {
 };
 
 struct TriggerSpec {
-  std::string name;                           // validate_name("trigger", ...)
-  std::string broker{kDefaultBroker};         // validate_broker_name
-  FilterList filters;                         // all must match; empty: every event
+  std::string name;                    // validate_name("trigger", ...)
+  std::string broker{kDefaultBroker};  // validate_broker_name
+  FilterList filters;                  // all must match; empty: every event
   Destination subscriber;
-  std::optional<Destination> dead_letter;     // none: a dead letter is only recorded in the log
+  std::optional<Destination> dead_letter;  // none: a dead letter is only recorded in the log
   DeliveryPolicy delivery;
   Ordering ordering;
 };

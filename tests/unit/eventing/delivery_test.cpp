@@ -226,10 +226,10 @@ TEST_CASE("Retry-After in seconds and in the three HTTP-date forms", "[unit][dis
   // RFC 850's two-digit year: the latest with those digits not more than 50 years ahead.
   CHECK(parse_at("Sunday, 01-Jan-27 00:00:00 GMT", "2026-12-31T23:59:00Z") == Wait(60s));
   CHECK(parse_at("Thursday, 01-Jan-99 00:00:00 GMT", "2026-12-31T23:59:00Z") == Wait(0ms));  // 1999
-  for (std::string_view bad : {"", "soon", "-5", "1.5", "5s", "Sun, 06 Nov 1994 08:49:37 UTC",
-                               "Sun, 31 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
-                               "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT x",
-                               "Sun Nov 6 08:49:37 1994", "Sund, 06-Nov-94 08:49:37 GMT"}) {
+  for (std::string_view bad :
+       {"", "soon", "-5", "1.5", "5s", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 31 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT x",
+        "Sun Nov 6 08:49:37 1994", "Sund, 06-Nov-94 08:49:37 GMT"}) {
     INFO("'" << bad << "'");
     CHECK_FALSE(parse_at(bad, now).has_value());
   }

@@ -115,7 +115,8 @@ class ManualTime final : public fnd::Clock, public fnd::eventing::Sleeper {
     sleep.timer->cancel();
   }
 
-  std::atomic<int64_t> nanos_{std::chrono::duration_cast<std::chrono::nanoseconds>(kSteadyStart.time_since_epoch()).count()};
+  std::atomic<int64_t> nanos_{
+      std::chrono::duration_cast<std::chrono::nanoseconds>(kSteadyStart.time_since_epoch()).count()};
   std::list<Sleep> sleeps_;
 };
 
@@ -281,9 +282,8 @@ class Harness {
   }
 
   void start(TriggerSpec spec, DispatcherOptions options = {}) {
-    fnd::eventing::DispatcherServices services{*log,     io.get_executor(), blocking.get_executor(), subscriber,
-                                              replies,  time,              time,                    wall_of(time.now()),
-                                              42};
+    fnd::eventing::DispatcherServices services{
+        *log, io.get_executor(), blocking.get_executor(), subscriber, replies, time, time, wall_of(time.now()), 42};
     dispatcher = std::make_unique<TriggerDispatcher>(std::move(spec), services, options);
     dispatcher->start();
     REQUIRE(run_until([&] { return stats().state == DispatcherState::running; }));
@@ -337,7 +337,9 @@ class Harness {
   }
 
   // Runs until `count` sleeps are under way (a retry is being waited for).
-  void until_sleeping(size_t count = 1) { REQUIRE(run_until([&] { return time.sleeping() == count; })); }
+  void until_sleeping(size_t count = 1) {
+    REQUIRE(run_until([&] { return time.sleeping() == count; }));
+  }
 
   std::vector<fnd::store::PendingDelivery> unfinished() {
     auto pending = log->unfinished(fnd::eventing::consumer_name("bill-orders"), 100);
@@ -550,7 +552,7 @@ TEST_CASE("a dead-letter sink that fails too is retried, then the event is recor
   h.until_sleeping();
   CHECK(h.subscriber.ids("kafka:dead").size() == 1);
   CHECK(h.unfinished().at(0).attempts == 3);  // two subscriber attempts, then the sink's first
-  h.time.advance(100ms);  // the sink's retry
+  h.time.advance(100ms);                      // the sink's retry
   REQUIRE(h.run_until([&] { return h.stats().cursor == offset; }));
   CHECK(h.subscriber.ids().size() == 2);
   CHECK(h.subscriber.ids("kafka:dead").size() == 2);
@@ -620,10 +622,12 @@ TEST_CASE("a restart in the dead-letter phase retries the sink, not the subscrib
   CHECK(h.subscriber.ids("function:dead") == std::vector<std::string>{"e1"});
   const auto pending = h.unfinished();
   REQUIRE(pending.size() == 1);
-  CHECK(pending[0].attempts == 3);  // 2 to the subscriber, 1 to the sink
+  CHECK(pending[0].attempts == 3);                                    // 2 to the subscriber, 1 to the sink
   CHECK(pending[0].last_error == "500 from function:billing: boom");  // the subscriber's failure stays
 
-  h.subscriber.respond = [](const Destination&, const CloudEvent&) { return std::optional<AttemptResult>(answer(200)); };
+  h.subscriber.respond = [](const Destination&, const CloudEvent&) {
+    return std::optional<AttemptResult>(answer(200));
+  };
   h.restart(spec);
   h.until_sleeping();
   CHECK(h.time.next_wait() == std::optional<std::chrono::nanoseconds>(100ms));
@@ -657,8 +661,7 @@ TEST_CASE("a trigger whose consumer is removed under it fails and winds down", "
   CHECK(h.subscriber.ids() == std::vector<std::string>{"e1"});
 }
 
-TEST_CASE("a restart resumes a retry with its attempt count and redelivers nothing finished",
-          "[unit][dispatch]") {
+TEST_CASE("a restart resumes a retry with its attempt count and redelivers nothing finished", "[unit][dispatch]") {
   Harness h;
   const TriggerSpec spec = trigger(3, 1s);
   h.start(spec);
@@ -671,7 +674,7 @@ TEST_CASE("a restart resumes a retry with its attempt count and redelivers nothi
   REQUIRE(h.run_until([&] { return h.stats().delivered == 1; }));
   h.time.advance(1s);
   REQUIRE(h.run_until([&] { return h.subscriber.calls.size() == 3; }));
-  h.until_sleeping();  // attempt 2 failed; attempt 3 is due in 2 s
+  h.until_sleeping();                    // attempt 2 failed; attempt 3 is due in 2 s
   CHECK(h.stats().cursor == first - 1);  // e1 is unfinished: the cursor waits for it
 
   h.time.advance(500ms);  // fnd goes down halfway through the wait
@@ -711,7 +714,9 @@ TEST_CASE("stop abandons a delivery under way; a restart delivers it again", "[u
   h.subscriber.respond = [](const Destination&, const CloudEvent&) { return std::optional<AttemptResult>(); };
   const uint64_t offset = h.append(event("e1"));
   REQUIRE(h.run_until([&] { return h.subscriber.parked().size() == 1; }));
-  h.subscriber.respond = [](const Destination&, const CloudEvent&) { return std::optional<AttemptResult>(answer(200)); };
+  h.subscriber.respond = [](const Destination&, const CloudEvent&) {
+    return std::optional<AttemptResult>(answer(200));
+  };
   h.restart(spec);  // stop() answers the parked call 503: abandoned, not recorded
   REQUIRE(h.run_until([&] { return h.stats().cursor == offset; }));
   CHECK(h.subscriber.ids() == std::vector<std::string>{"e1", "e1"});
@@ -886,9 +891,15 @@ TEST_CASE("a reply the broker cannot take yet makes the attempt fail and retry",
 TEST_CASE("a trigger whose consumer follows another broker fails to start", "[unit][dispatch]") {
   Harness h;
   REQUIRE(h.log->set_cursor(fnd::eventing::consumer_name("bill-orders"), "other", 0).ok());
-  fnd::eventing::DispatcherServices services{*h.log,    h.io.get_executor(), h.blocking.get_executor(), h.subscriber,
-                                            h.replies, h.time,              h.time,                    wall_of(h.time.now()),
-                                            1};
+  fnd::eventing::DispatcherServices services{*h.log,
+                                             h.io.get_executor(),
+                                             h.blocking.get_executor(),
+                                             h.subscriber,
+                                             h.replies,
+                                             h.time,
+                                             h.time,
+                                             wall_of(h.time.now()),
+                                             1};
   h.dispatcher = std::make_unique<TriggerDispatcher>(trigger(), services);
   h.dispatcher->start();
   REQUIRE(h.run_until([&] { return h.stats().state == DispatcherState::failed; }));
@@ -931,9 +942,15 @@ TEST_CASE("the window bounds how far the reader runs ahead of the cursor", "[uni
 
 TEST_CASE("stop completes at once for a dispatcher never started", "[unit][dispatch]") {
   Harness h;
-  fnd::eventing::DispatcherServices services{*h.log,    h.io.get_executor(), h.blocking.get_executor(), h.subscriber,
-                                            h.replies, h.time,              h.time,                    wall_of(h.time.now()),
-                                            1};
+  fnd::eventing::DispatcherServices services{*h.log,
+                                             h.io.get_executor(),
+                                             h.blocking.get_executor(),
+                                             h.subscriber,
+                                             h.replies,
+                                             h.time,
+                                             h.time,
+                                             wall_of(h.time.now()),
+                                             1};
   h.dispatcher = std::make_unique<TriggerDispatcher>(trigger(), services);
   h.stop();
   CHECK(h.dispatcher == nullptr);

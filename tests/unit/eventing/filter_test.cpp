@@ -73,16 +73,16 @@ TEST_CASE("exact compares every listed attribute and says which differs", "[unit
 
   const auto wrong = check(R"([{"exact": {"type": "com.shop.order.created", "source": "/shop/us"}}])", event);
   CHECK_FALSE(wrong.matches);
-  CHECK(wrong.reason == "attribute 'source' is '/shop/eu', the filter wants exactly '/shop/us'");
+  CHECK(wrong.reason == "filters[0].exact: attribute 'source' is '/shop/eu', the filter wants exactly '/shop/us'");
 
   CloudEvent other = event;
   other.set_attribute("type", std::string("a.b"));
   CHECK(check(R"([{"exact": {"type": "com.shop.order.created"}}])", other).reason ==
-        "attribute 'type' is 'a.b', the filter wants exactly 'com.shop.order.created'");
+        "filters[0].exact: attribute 'type' is 'a.b', the filter wants exactly 'com.shop.order.created'");
 
   const auto missing = check(R"([{"exact": {"subject": "x"}}])", event);
   CHECK_FALSE(missing.matches);
-  CHECK(missing.reason == "the event has no attribute 'subject', the filter wants exactly 'x'");
+  CHECK(missing.reason == "filters[0].exact: the event has no attribute 'subject', the filter wants exactly 'x'");
 }
 
 TEST_CASE("exact compares the canonical string of Integer and Boolean attributes", "[unit][dispatch]") {
@@ -99,12 +99,14 @@ TEST_CASE("prefix and suffix", "[unit][dispatch]") {
   CHECK(check(R"([{"suffix": {"type": ".created"}}])", event).matches);
   const auto prefix = check(R"([{"prefix": {"type": "org."}}])", event);
   CHECK_FALSE(prefix.matches);
-  CHECK(prefix.reason ==
-        "attribute 'type' is 'com.shop.order.created', the filter wants a value starting with 'org.'");
+  CHECK(
+      prefix.reason ==
+      "filters[0].prefix: attribute 'type' is 'com.shop.order.created', the filter wants a value starting with 'org.'");
   const auto suffix = check(R"([{"suffix": {"type": ".deleted"}}])", event);
   CHECK_FALSE(suffix.matches);
   CHECK(suffix.reason ==
-        "attribute 'type' is 'com.shop.order.created', the filter wants a value ending with '.deleted'");
+        "filters[0].suffix: attribute 'type' is 'com.shop.order.created', the filter wants a value ending with "
+        "'.deleted'");
 }
 
 TEST_CASE("every filter of the list must match, the first failure gives the reason", "[unit][dispatch]") {
@@ -114,7 +116,8 @@ TEST_CASE("every filter of the list must match, the first failure gives the reas
   CHECK(both.reason == "matched prefix {type}, suffix {source}");
   const auto second = check(R"([{"prefix": {"type": "com."}}, {"suffix": {"source": "/us"}}])", event);
   CHECK_FALSE(second.matches);
-  CHECK(second.reason == "attribute 'source' is '/shop/eu', the filter wants a value ending with '/us'");
+  CHECK(second.reason ==
+        "filters[1].suffix: attribute 'source' is '/shop/eu', the filter wants a value ending with '/us'");
 }
 
 TEST_CASE("all, any and not nest", "[unit][dispatch]") {
@@ -123,7 +126,7 @@ TEST_CASE("all, any and not nest", "[unit][dispatch]") {
   CHECK(check(R"([{"all": [{"prefix": {"type": "com."}}, {"exact": {"source": "/shop/eu"}}]}])", event).matches);
   const auto all = check(R"([{"all": [{"prefix": {"type": "com."}}, {"exact": {"source": "/x"}}]}])", event);
   CHECK_FALSE(all.matches);
-  CHECK(all.reason == "all: attribute 'source' is '/shop/eu', the filter wants exactly '/x'");
+  CHECK(all.reason == "filters[0].all[1].exact: attribute 'source' is '/shop/eu', the filter wants exactly '/x'");
 
   const auto any = check(R"([{"any": [{"exact": {"type": "x"}}, {"suffix": {"type": ".created"}}]}])", event);
   CHECK(any.matches);
@@ -131,18 +134,27 @@ TEST_CASE("all, any and not nest", "[unit][dispatch]") {
   const auto none = check(R"([{"any": [{"exact": {"type": "x"}}, {"exact": {"type": "y"}}]}])", event);
   CHECK_FALSE(none.matches);
   CHECK(none.reason ==
-        "any: none of its 2 filters matched (the first: attribute 'type' is 'com.shop.order.created', "
+        "filters[0].any: none of its 2 filters matched (the first: any[0].exact: attribute 'type' is "
+        "'com.shop.order.created', "
         "the filter wants exactly 'x')");
 
   const auto negated = check(R"([{"not": {"exact": {"type": "com.shop.order.created"}}}])", event);
   CHECK_FALSE(negated.matches);
-  CHECK(negated.reason == "not: the inner filter matched");
+  CHECK(negated.reason == "filters[0].not: the filter it negates matched (exact {type})");
   CHECK(check(R"([{"not": {"exact": {"type": "x"}}}])", event).matches);
 
   // not(any(not(...), all(...))): three levels deep.
   const std::string_view deep =
       R"([{"not": {"any": [{"not": {"prefix": {"type": "com."}}}, {"all": [{"exact": {"id": "nope"}}]}]}}])";
   CHECK(check(deep, event).matches);
+
+  // A failure deep down is named by its path, as parse errors name a bad part.
+  const auto nested = check(R"([{"exact": {"type": "com.shop.order.created"}},
+                                {"all": [{"prefix": {"type": "com."}}, {"not": {"any": [{"exact": {"id": "order-1"}}]}}]}])",
+                            event);
+  CHECK_FALSE(nested.matches);
+  CHECK(nested.reason ==
+        "filters[1].all[1].not: the filter it negates matched (any (its filter 0 matched: exact {id}))");
 }
 
 TEST_CASE("cesql filters are compiled once and an evaluation error is no match", "[unit][dispatch]") {
@@ -150,14 +162,14 @@ TEST_CASE("cesql filters are compiled once and an evaluation error is no match",
   CHECK(check(R"([{"cesql": "type LIKE 'com.shop.%' AND source = '/shop/eu'"}])", event).matches);
   const auto is_false = check(R"([{"cesql": "type = 'x'"}])", event);
   CHECK_FALSE(is_false.matches);
-  CHECK(is_false.reason == "CESQL expression `type = 'x'` is false");
+  CHECK(is_false.reason == "filters[0].cesql: `type = 'x'` is false");
   const auto missing = check(R"([{"cesql": "total > 100"}])", event);
   CHECK_FALSE(missing.matches);
-  CHECK(missing.reason.starts_with("CESQL expression `total > 100` failed: "));
+  CHECK(missing.reason.starts_with("filters[0].cesql: `total > 100` failed (missingAttribute): "));
   CHECK(missing.reason.find("'total'") != std::string::npos);
   const auto not_boolean = check(R"([{"cesql": "'abc'"}])", event);
   CHECK_FALSE(not_boolean.matches);
-  CHECK(not_boolean.reason == "CESQL expression `'abc'` is not a Boolean");
+  CHECK(not_boolean.reason == "filters[0].cesql: `'abc'` is not a Boolean");
 }
 
 TEST_CASE("filters see the top-level members of JSON data", "[unit][dispatch]") {
@@ -179,7 +191,7 @@ TEST_CASE("filters see the top-level members of JSON data", "[unit][dispatch]") 
   const CloudEvent small = order_event(R"({"total": 50})");
   const auto too_small = check(R"([{"cesql": "total > 100"}])", small);
   CHECK_FALSE(too_small.matches);
-  CHECK(too_small.reason == "CESQL expression `total > 100` is false");
+  CHECK(too_small.reason == "filters[0].cesql: `total > 100` is false");
 
   // Only JSON data: another content type, an array or a non-JSON payload hides nothing.
   CloudEvent text = order_event(R"({"total": 900})");
@@ -202,14 +214,15 @@ TEST_CASE("invalid filters are refused naming the bad part", "[unit][dispatch]")
   CHECK(refusal(R"([{}])").message.starts_with("filters[0]: an empty filter"));
   CHECK(refusal(R"(["type"])").message.starts_with("filters[0]: expected an object with one of"));
   CHECK(refusal(R"([{"exact": {}}])").message == "filters[0].exact: name at least one attribute");
-  CHECK(refusal(R"([{"exact": {"Type": "a"}}])").message.starts_with(
-      "filters[0].exact: 'Type' is not a valid attribute name"));
+  CHECK(refusal(R"([{"exact": {"Type": "a"}}])")
+            .message.starts_with("filters[0].exact: 'Type' is not a valid attribute name"));
   CHECK(refusal(R"([{"prefix": {"type": ""}}])").message.starts_with("filters[0].prefix.type: an empty prefix"));
   CHECK(refusal(R"([{"any": []}])").message.starts_with("filters[0].any: an empty any matches no event"));
   CHECK(refusal(R"([{"all": [{"not": {"suffix": {"type": 7}}}]}])").message ==
         "filters[0].all[0].not.suffix.type: expected a string, got a number");
   CHECK(refusal(R"([{"not": []}])").message.starts_with("filters[0].not: expected an object"));
-  CHECK(refusal(R"([{"cesql": 3}])").message == "filters[0].cesql: expected a CESQL expression as a string, got a number");
+  CHECK(refusal(R"([{"cesql": 3}])").message ==
+        "filters[0].cesql: expected a CESQL expression as a string, got a number");
   const auto bad_sql = refusal(R"([{"cesql": "type = "}])");
   CHECK(bad_sql.message.starts_with("filters[0].cesql: "));
   CHECK(bad_sql.message.find("position") != std::string::npos);
@@ -239,6 +252,12 @@ TEST_CASE("one filter evaluates alone", "[unit][dispatch]") {
   const auto verdict = fnd::eventing::evaluate(*filter, order_event());
   CHECK(verdict.matches);
   CHECK(verdict.reason == "matched prefix {type}");
+  auto other = fnd::eventing::parse_filter(boost::json::parse(R"({"all": [{"suffix": {"source": "/us"}}]})"));
+  REQUIRE(other.ok());
+  const auto refused = fnd::eventing::evaluate(*other, order_event());
+  CHECK_FALSE(refused.matches);
+  CHECK(refused.reason ==
+        "all[0].suffix: attribute 'source' is '/shop/eu', the filter wants a value ending with '/us'");
   auto bad = fnd::eventing::parse_filter(boost::json::parse(R"({"not": 1})"), "trigger.filter");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message.starts_with("trigger.filter.not: "));

@@ -88,7 +88,8 @@ TEST_CASE("a full trigger round-trips through JSON", "[unit][dispatch]") {
 
 TEST_CASE("destinations in text and object form", "[unit][dispatch]") {
   CHECK(destination("function:hello") == Destination{DestinationKind::function, "hello"});
-  CHECK(destination("url:http://10.0.0.1:8080/hook?x=1") == Destination{DestinationKind::url, "http://10.0.0.1:8080/hook?x=1"});
+  CHECK(destination("url:http://10.0.0.1:8080/hook?x=1") ==
+        Destination{DestinationKind::url, "http://10.0.0.1:8080/hook?x=1"});
   CHECK(destination("kafka:Orders_v2.dlq") == Destination{DestinationKind::kafka, "Orders_v2.dlq"});
   CHECK(fnd::eventing::to_string(destination("kafka:orders")) == "kafka:orders");
 
@@ -117,7 +118,8 @@ TEST_CASE("invalid triggers are refused naming the field", "[unit][dispatch]") {
             .starts_with("trigger field 'broker': invalid broker name"));
   CHECK(trigger_message(R"({"name": "t", "subscriber": "function:x", "sink": "url:http://x"})")
             .starts_with("trigger field 'sink': unknown field"));
-  CHECK(trigger_message(R"({"name": "t", "subscriber": 3})").starts_with("trigger field 'subscriber': expected a string"));
+  CHECK(trigger_message(R"({"name": "t", "subscriber": 3})")
+            .starts_with("trigger field 'subscriber': expected a string"));
   CHECK(trigger_message(R"({"name": "t", "subscriber": {"url": 3}})") ==
         "trigger field 'subscriber.url': expected a string, got a number");
   CHECK(trigger_message(R"({"name": "t", "subscriber": "function:x", "deadLetter": "x"})")
@@ -133,7 +135,8 @@ TEST_CASE("invalid triggers are refused naming the field", "[unit][dispatch]") {
   CHECK(trigger_message("[]") == "trigger field '<trigger>': expected an object, got a list");
 
   // Filters keep their own code and path.
-  const fnd::Error filter = refusal(R"({"name": "t", "subscriber": "function:x", "filters": [{"exact": {"type": 1}}]})");
+  const fnd::Error filter =
+      refusal(R"({"name": "t", "subscriber": "function:x", "filters": [{"exact": {"type": 1}}]})");
   CHECK(filter.code == "invalid_filter");
   CHECK(filter.message == "filters[0].exact.type: expected a string, got a number");
 }
