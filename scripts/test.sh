@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 if [ "${CI:-}" = "true" ]; then
   # CI builds without the precompiled header, so a file that does not include what it uses fails,
-  # and adds the clang-tidy check of the sources to the tests.
-  export FND_CMAKE_ARGS="-DFND_PCH=OFF -DFND_LINT=ON"
+  # and adds the clang-tidy check of the sources and a 10 s run of every fuzz target to the tests.
+  export FND_CMAKE_ARGS="-DFND_PCH=OFF -DFND_LINT=ON -DFND_FUZZ_SMOKE=ON"
 fi
 ./scripts/build.sh
 if [ "$(id -u)" -ne 0 ]; then

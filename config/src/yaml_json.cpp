@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "core/utf8.hpp"
 #include "yaml_json.hpp"
 
 namespace fnd::config::internal {
@@ -32,14 +33,21 @@ boost::json::value scalar_to_json(const YAML::Node& node) {
   return boost::json::string(s);
 }
 
-// nullopt once more than `budget` values were made.
+// Text that is not UTF-8 would make a spec whose canonical JSON no JSON reader accepts.
+struct NotUtf8 {
+  YAML::Mark mark;
+};
+
+// nullopt once more than `budget` values were made; throws NotUtf8.
 std::optional<boost::json::value> node_to_json(const YAML::Node& node, size_t& budget) {
   if (budget == 0) return std::nullopt;
   --budget;
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined: return boost::json::value(nullptr);
-    case YAML::NodeType::Scalar: return scalar_to_json(node);
+    case YAML::NodeType::Scalar:
+      if (!is_valid_utf8(node.Scalar())) throw NotUtf8{node.Mark()};
+      return scalar_to_json(node);
     case YAML::NodeType::Sequence: {
       boost::json::array a;
       for (const auto& item : node) {
@@ -54,7 +62,9 @@ std::optional<boost::json::value> node_to_json(const YAML::Node& node, size_t& b
       for (const auto& kv : node) {
         auto value = node_to_json(kv.second, budget);
         if (!value) return std::nullopt;
-        o[kv.first.as<std::string>()] = std::move(*value);
+        auto key = kv.first.as<std::string>();
+        if (!is_valid_utf8(key)) throw NotUtf8{kv.first.Mark()};
+        o[key] = std::move(*value);
       }
       return boost::json::value(std::move(o));
     }
@@ -75,6 +85,9 @@ Result<boost::json::value> yaml_to_json(std::string_view yaml_text) {
                                                     "expanded; write it out without nested aliases", kMaxValues), 400);
     }
     return std::move(*value);
+  } catch (const NotUtf8& e) {
+    return make_error("invalid_yaml", fmt::format("the YAML is not valid UTF-8 at line {}, column {}",
+                                                  e.mark.line + 1, e.mark.column + 1), 400);
   } catch (const YAML::Exception& e) {
     return make_error("invalid_yaml", fmt::format("invalid YAML at line {}, column {}: {}", e.mark.line + 1,
                                                   e.mark.column + 1, e.msg), 400);

@@ -6,10 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.hpp"
+
 namespace fnd::eventing::internal {
 
-// Well-formed UTF-8 only: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool is_valid_utf8(std::string_view bytes);
+using fnd::is_valid_utf8;  // core/utf8.hpp
 
 // True when `text` is a CloudEvents String: valid UTF-8 without control characters
 // (U+0000-U+001F, U+007F-U+009F) or Unicode noncharacters.

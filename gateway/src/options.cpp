@@ -14,6 +14,7 @@ void bind_options(config::OptionBinder& binder, GatewayOptions& options) {
   binder.text("api.socket", options.api_socket, "FND_API_SOCKET");
   binder.text("api.admin_group", options.admin_group);
   binder.flag("metrics.public", options.metrics_public);
+  binder.duration("audit.retention", options.audit_retention);
 }
 
 }  // namespace fnd::gateway

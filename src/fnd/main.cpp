@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
   fnd::store::TokenRepository tokens(**database, clock);
   fnd::store::AuditLog audit_log(**database);
   fnd::gateway::AccessControl access(tokens, options.gateway.admin_group);
-  fnd::gateway::AuditTrail audit(audit_log, blocking.get_executor());
+  fnd::gateway::AuditTrail audit(audit_log, blocking.get_executor(), options.gateway.audit_retention);
 
   auto& deployments = scheduling.deployments();
   fnd::gateway::FunctionApi api(deployments, scheduling.status(), repository, code, logs, &secrets, audit,

@@ -23,6 +23,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// libarchive leaves its error string null for some damaged inputs (fmt refuses a null pointer).
+std::string_view archive_message(archive* a) {
+  const char* message = archive_error_string(a);
+  return message ? message : "the archive is damaged";
+}
+
 constexpr size_t kCopyBlock = 64 * 1024;
 
 struct ArchiveReadDeleter {
@@ -230,7 +236,7 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
   archive_read_support_format_tar(reader.get());
   archive_read_support_format_gnutar(reader.get());
   if (archive_read_open_memory(reader.get(), data.data(), data.size()) != ARCHIVE_OK) {
-    return make_error("invalid_archive", fmt::format("code is not a tar.gz archive: {}", archive_error_string(reader.get())), 400);
+    return make_error("invalid_archive", fmt::format("code is not a tar.gz archive: {}", archive_message(reader.get())), 400);
   }
   fs::path tmp = root / (".tmp-" + random_suffix());
   if (::mkdir(tmp.c_str(), 0700) != 0) return write_failure(root, tmp, "creating", errno);
@@ -278,7 +284,7 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
     int rc = archive_read_next_header(reader.get(), &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
-      return make_error("invalid_archive", fmt::format("cannot read code archive: {}", archive_error_string(reader.get())), 400);
+      return make_error("invalid_archive", fmt::format("cannot read code archive: {}", archive_message(reader.get())), 400);
     }
     auto rel = check_entry(entry);
     if (!rel) return rel.error();
@@ -326,7 +332,7 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
       la_ssize_t n = archive_read_data(reader.get(), block.data(), block.size());
       if (n < 0) {
         return make_error("invalid_archive", fmt::format("cannot read '{}' from the archive: {}", rel->string(),
-                                                         archive_error_string(reader.get())), 400);
+                                                         archive_message(reader.get())), 400);
       }
       if (n == 0) break;
       unpacked += static_cast<uint64_t>(n);

@@ -15,15 +15,17 @@
 
 namespace {
 
-// One scratch file for the whole run, removed at exit (apply_file reads a path).
+// One scratch file for the whole run, removed at exit (apply_file reads a path). Never destroyed:
+// the exit handler registered while it is made would otherwise run after its destructor.
 const std::string& scratch_file() {
-  static const std::string path = [] {
+  static const std::string* path = [] {
     std::string dir = std::filesystem::temp_directory_path() / "fnd-fuzz-config-XXXXXX";
     if (!::mkdtemp(dir.data())) std::abort();
+    auto* file = new std::string(dir + "/fnd.yaml");
     std::atexit([] { std::filesystem::remove_all(std::filesystem::path(scratch_file()).parent_path()); });
-    return dir + "/fnd.yaml";
+    return file;
   }();
-  return path;
+  return *path;
 }
 
 }  // namespace

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <string>
 
 #include "core/error.hpp"
+#include "core/time.hpp"
 #include "gateway/access_control.hpp"
 #include "store/audit_log.hpp"
 
@@ -16,8 +18,8 @@ namespace fnd::gateway {
 
 class AuditTrail {
  public:
-  AuditTrail(store::AuditLog& log, boost::asio::any_io_executor blocking_executor)
-      : log_(log), blocking_executor_(std::move(blocking_executor)) {}
+  // Entries older than `retention` are removed now and, while entries are written, at most hourly.
+  AuditTrail(store::AuditLog& log, boost::asio::any_io_executor blocking_executor, std::chrono::milliseconds retention);
 
   // `action` is "function.deploy", "token.create", ...; `result` ok or the call's error (its code
   // is recorded); `detail` is for people and never holds a secret.
@@ -25,8 +27,13 @@ class AuditTrail {
               std::string detail = {});
 
  private:
+  void prune_on_blocking_executor();
+
   store::AuditLog& log_;
   boost::asio::any_io_executor blocking_executor_;
+  std::chrono::milliseconds retention_;
+  // When the last prune was started; touched by the io thread only (record's caller).
+  SystemTime last_prune_{};
 };
 
 }  // namespace fnd::gateway

@@ -24,6 +24,7 @@ struct GatewayOptions {
   std::string api_socket = "/run/fnd/api.sock";  // api.socket (FND_API_SOCKET): the local management socket; "" = none
   std::string admin_group = "fnd-admin";     // api.admin_group: its members (and root) are admins on that socket
   bool metrics_public = false;               // metrics.public: /metrics without a token
+  std::chrono::milliseconds audit_retention = std::chrono::hours(24 * 90);  // audit.retention: older entries go
 
   bool operator==(const GatewayOptions&) const = default;
 };

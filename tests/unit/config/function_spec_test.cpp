@@ -137,6 +137,17 @@ TEST_CASE("sizes and durations of any value survive the canonical JSON exactly",
 
 // Found by tests/fuzz/fuzz_fn_yaml (timeout, then out of memory): nested aliases expanded a
 // fn.yaml of a few hundred bytes into billions of JSON values.
+// Found by tests/fuzz/fuzz_fn_yaml: a handler with a byte that is not UTF-8 was accepted, and the
+// spec's canonical JSON (what the store keeps) could not be read back.
+TEST_CASE("a fn.yaml that is not UTF-8 is refused with where", "[unit]") {
+  auto spec = spec_from_yaml("runtime: shell\nhandler: ./run\xae.sh\n");
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.error().http_status == 400);
+  CHECK_THAT(spec.error().message, Catch::Contains("UTF-8") && Catch::Contains("line 2"));
+  CHECK_FALSE(spec_from_yaml("runtime: shell\nhandler: ./run.sh\nenv: {\xffK: v}\n").ok());
+  CHECK(spec_from_yaml("runtime: shell\nhandler: ./run.sh\nenv: {K: \"\xc3\xa9t\xc3\xa9\"}\n").ok());
+}
+
 TEST_CASE("a YAML whose aliases expand beyond reason is refused, not expanded", "[unit]") {
   std::string yaml = "runtime: python3\nhandler: main.handle\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
   for (int i = 1; i <= 9; ++i) {
