@@ -28,11 +28,13 @@ bool role_has(store::Role role, Permission permission) {
     case store::Role::deployer:
       return permission == Permission::read_functions || permission == Permission::deploy_functions ||
              permission == Permission::delete_functions || permission == Permission::invoke_functions ||
-             permission == Permission::read_metrics;
+             permission == Permission::read_metrics || permission == Permission::read_eventing ||
+             permission == Permission::manage_eventing;
     case store::Role::invoker:
       return permission == Permission::invoke_functions;
     case store::Role::reader:
-      return permission == Permission::read_functions || permission == Permission::read_metrics;
+      return permission == Permission::read_functions || permission == Permission::read_metrics ||
+             permission == Permission::read_eventing;
   }
   return false;
 }
@@ -57,6 +59,8 @@ std::string_view permission_name(Permission permission) {
     case Permission::read_audit: return "audit.read";
     case Permission::backup: return "admin.backup";
     case Permission::unconfined_seccomp: return "security.unconfined";
+    case Permission::read_eventing: return "eventing.read";
+    case Permission::manage_eventing: return "eventing.manage";
   }
   return "unknown";
 }

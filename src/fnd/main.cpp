@@ -42,6 +42,11 @@
 #include "store/function_repository.hpp"
 #include "store/log_store.hpp"
 #include "store/master_key.hpp"
+#include "store/event_log.hpp"
+#include "store/resource_repository.hpp"
+#include "eventing/destination_subscriber.hpp"
+#include "eventing/event_router.hpp"
+#include "gateway/events_api.hpp"
 #include "store/secret_store.hpp"
 #include "store/token_repository.hpp"
 #include "systemd_notifier.hpp"
@@ -206,8 +211,22 @@ int main(int argc, char** argv) {
     }
   });
   fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access);
+
+  // Eventing: brokers' durable log in its own file (its fsyncs never slow fnd.db), brokers and
+  // triggers declared in fnd.db, deliveries through the same Invoker as HTTP calls.
+  fnd::store::EventLogOptions log_options;
+  log_options.dedup_window = options.eventing.dedup_window;
+  log_options.retention = options.eventing.retention;
+  auto event_log = fnd::store::EventLog::open(state_dir + "/events.db", log_options, clock);
+  if (!event_log) fail(event_log.error().message);
+  fnd::store::ResourceRepository resources(**database);
+  fnd::eventing::DestinationSubscriber subscriber(scheduling.invoker(), io.get_executor());
+  fnd::eventing::EventRouter events({**event_log, resources, subscriber, io.get_executor(), blocking.get_executor(), clock},
+                                    {options.eventing.max_backlog});
+  if (auto loaded = events.load(); !loaded) spdlog::error("eventing: {}", loaded.error().message);
+  fnd::gateway::EventsApi events_api(events, audit);
   fnd::gateway::AdminApi admin(**database, state_dir, blocking.get_executor());
-  fnd::gateway::Router router({api, admin, security, invocations}, access, metrics, options.gateway,
+  fnd::gateway::Router router({api, admin, security, invocations, events_api}, access, metrics, options.gateway,
                               options.store.code.max_archive_bytes);
   fnd::gateway::HttpServer server(io.get_executor(), options.gateway, router);
 
@@ -239,6 +258,7 @@ int main(int argc, char** argv) {
     co_await runtime.sweep_previous_run();
     if (auto st = server.listen(); !st) co_return stop_with(st.error());
     if (auto st = scheduling.start(); !st) co_return stop_with(st.error());
+    events.start();
     server.start();
     router.set_ready(true);
     std::string address = fmt::format("{}:{}", server.host(), server.port());
@@ -266,6 +286,7 @@ int main(int argc, char** argv) {
       systemd.stopping();
       logs.close();  // log followers end their streams instead of holding the drain
       co_await server.drain(std::chrono::steady_clock::now() + options.gateway.drain_timeout);
+      co_await events.stop();  // deliveries under way end (or are made again after a restart)
       co_await scheduling.shutdown();
       co_await runtime.stop_all();
       spdlog::info("fnd stopped ({} instances left)", runtime.live_instances());
@@ -278,6 +299,7 @@ int main(int argc, char** argv) {
         spdlog::warn("second signal: stopping without waiting for requests");
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
           co_await runtime.stop_all();
+          co_await events.stop();  // quick now: the instances its deliveries talk to are gone
           io.stop();
         }, asio::detached);
       }

@@ -9,6 +9,7 @@ void bind_options(config::OptionBinder& binder, Options& options) {
   store::bind_options(binder, options.store);
   runtime::bind_options(binder, options.runtime);
   scheduler::bind_options(binder, options.scheduler);
+  eventing::bind_options(binder, options.eventing);
 }
 
 }  // namespace fnd::daemon

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/option_binder.hpp"
+#include "eventing/options.hpp"
 #include "gateway/options.hpp"
 #include "runtime/options.hpp"
 #include "scheduler/options.hpp"
@@ -26,6 +27,7 @@ struct Options {
   store::StoreOptions store;
   runtime::RuntimeOptions runtime;
   scheduler::SchedulerOptions scheduler;
+  eventing::EventingOptions eventing;
 
   bool operator==(const Options&) const = default;
 };

@@ -138,6 +138,17 @@ constexpr std::string_view kMigrations[] = {
         detail TEXT NOT NULL);
       CREATE INDEX audit_log_time ON audit_log (time);
     )sql",
+    // Declarations of the eventing and mesh modules (brokers, triggers, services, ...), one JSON
+    // document per kind and name (resource_repository.cpp).
+    R"sql(
+      CREATE TABLE resources (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, name));
+    )sql",
 };
 
 }  // namespace

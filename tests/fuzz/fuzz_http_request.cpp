@@ -59,6 +59,10 @@ void check_route(std::string_view target, const fnd::gateway::Route& route, uint
       FND_FUZZ_CHECK(target.starts_with("/function/") && route.rest == target.substr(10), std::string(target));
       FND_FUZZ_CHECK(limit == options.max_request_body, std::string(target));
       return;
+    case RouteKind::events:
+      FND_FUZZ_CHECK(target.starts_with("/events/") && route.rest.find('?') == std::string_view::npos, std::string(target));
+      FND_FUZZ_CHECK(limit == options.max_request_body, std::string(target));
+      return;
     case RouteKind::code_upload:
       FND_FUZZ_CHECK(target.starts_with("/api/v1/functions/") && limit == kCodeArchiveLimit, std::string(target));
       FND_FUZZ_CHECK(route.rest.substr(0, route.rest.find('?')).ends_with("/code"), std::string(target));

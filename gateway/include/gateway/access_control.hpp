@@ -47,6 +47,8 @@ enum class Permission {
   read_audit,
   backup,
   unconfined_seccomp,  // deploy a spec with security.seccomp: unconfined
+  read_eventing,       // list and describe brokers and triggers, evaluate filters
+  manage_eventing,     // create and delete brokers and triggers
 };
 // "functions.read", "tokens.manage", ...
 std::string_view permission_name(Permission permission);

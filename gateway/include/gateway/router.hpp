@@ -10,6 +10,7 @@
 #include "core/metrics.hpp"
 #include "gateway/access_control.hpp"
 #include "gateway/admin_api.hpp"
+#include "gateway/events_api.hpp"
 #include "gateway/function_api.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/invocation_handler.hpp"
@@ -21,7 +22,8 @@ namespace fnd::gateway {
 // Where a request goes, decided from its target alone. Pure, so that the body limit, the handler
 // and the fuzz target (tests/fuzz/fuzz_http_request.cpp) all follow the same decision.
 // other_api: any other /api/ path (the security API, or a 404 once the caller is known).
-enum class RouteKind { invocation, functions_api, code_upload, admin_api, other_api, healthz, metrics, readyz, not_found };
+// events: CloudEvents ingress, rest = the broker's name.
+enum class RouteKind { invocation, events, functions_api, code_upload, admin_api, other_api, healthz, metrics, readyz, not_found };
 struct Route {
   RouteKind kind = RouteKind::not_found;
   // invocation: the target after /function/; functions_api and code_upload: after
@@ -41,6 +43,7 @@ class Router final : public RequestHandler {
     AdminApi& admin;
     SecurityApi& security;
     InvocationHandler& invocations;
+    EventsApi& events;
   };
   // `code_archive_limit` is the store's (limits.max_code_archive): the body limit of code uploads.
   Router(Handlers handlers, AccessControl& access, const MetricsRegistry& metrics, const GatewayOptions& options,

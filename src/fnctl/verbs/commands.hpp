@@ -41,5 +41,8 @@ Command add_admin_command(CLI::App& root, const GlobalOptions& globals);
 Command add_token_command(CLI::App& root, const GlobalOptions& globals);
 Command add_secret_command(CLI::App& root, const GlobalOptions& globals);
 Command add_audit_command(CLI::App& root, const GlobalOptions& globals);
+Command add_event_command(CLI::App& root, const GlobalOptions& globals);
+Command add_broker_command(CLI::App& root, const GlobalOptions& globals);
+Command add_trigger_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace fnd::fnctl

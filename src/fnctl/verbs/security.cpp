@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "listing.hpp"
 #include "core/base64.hpp"
 #include "fnctl/client.hpp"
 #include "fnctl/input.hpp"
@@ -16,38 +17,6 @@ namespace fnd::fnctl {
 namespace json = boost::json;
 
 namespace {
-
-// Prints the answer as JSON (-o json) or hands its array `key` to `render` (a table).
-template <typename Render>
-int print_list(const Result<JsonAnswer>& answer, const GlobalOptions& globals, std::string_view key, Render render,
-               std::string_view empty_hint) {
-  if (!answer) return report_error(answer.error());
-  if (globals.output == OutputFormat::json) {
-    fmt::print("{}", pretty_json(answer->body));
-    return kExitOk;
-  }
-  const auto* object = answer->body.if_object();
-  const auto* items = object ? object->if_contains(key) : nullptr;
-  if (items == nullptr || !items->is_array()) {
-    return report_error(make_error("invalid_answer", fmt::format("fnd's answer has no '{}' list; is fnd up to date?", key)));
-  }
-  if (items->get_array().empty()) {
-    fmt::print(stderr, "{}\n", empty_hint);
-    return kExitOk;
-  }
-  fmt::print("{}", render(items->get_array()).render());
-  return kExitOk;
-}
-
-std::string joined(const json::object& object, std::string_view key) {
-  const auto* list = object.if_contains(key);
-  if (list == nullptr || !list->is_array()) return "";
-  std::vector<std::string> parts;
-  for (const auto& item : list->get_array()) {
-    if (item.is_string()) parts.emplace_back(item.get_string());
-  }
-  return fmt::format("{}", fmt::join(parts, ","));
-}
 
 struct TokenCreate {
   std::string name;

@@ -78,11 +78,11 @@ TEST_CASE("database migrates to the newest schema and reopens", "[unit]") {
   {
     auto db = fnd::store::Database::open(path);
     REQUIRE(db.ok());
-    CHECK((*db)->schema_version() == 4);
+    CHECK((*db)->schema_version() == 5);
   }
   auto again = fnd::store::Database::open(path);
   REQUIRE(again.ok());
-  CHECK((*again)->schema_version() == 4);
+  CHECK((*again)->schema_version() == 5);
 }
 
 TEST_CASE("revisions are immutable and identical specs make no new revision", "[unit]") {

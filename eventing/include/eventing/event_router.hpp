@@ -1,0 +1,144 @@
+// The event router: fnd's brokers and triggers at run time. It owns the declarations (brokers and
+// triggers, kept in the store's ResourceRepository), one TriggerDispatcher per trigger over the
+// durable event log, and the ingress path: publish() appends events to a broker's log and
+// answers once they are durable, then wakes that broker's dispatchers. Replies of subscribers
+// come back through the same path (the router is its dispatchers' ReplyPublisher).
+//
+// Maintenance: once started, the log is compacted hourly (events past eventing.retention that
+// every trigger finished, expired dedup entries) on the blocking executor.
+//
+// Backpressure: a broker whose slowest trigger is more than options.max_backlog events behind
+// refuses new events with 429 kBacklogFull (with a Retry-After), and the log's own write queue
+// refuses with its 429 when full; an event answered 202 is never dropped.
+//
+// Threads: every call from the io thread (`executor`), load() before it runs. Declarations are
+// small store writes made on the calling thread (as the function API does); appends never block
+// it (the log's group commit completes them).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "eventing/cloud_event.hpp"
+#include "eventing/dispatcher.hpp"
+#include "eventing/sleeper.hpp"
+#include "eventing/trigger.hpp"
+#include "store/event_log.hpp"
+#include "store/resource_repository.hpp"
+
+namespace fnd::eventing {
+
+inline constexpr std::string_view kBrokerNotFound = "broker_not_found";    // 404
+inline constexpr std::string_view kTriggerNotFound = "trigger_not_found";  // 404
+inline constexpr std::string_view kBrokerInUse = "broker_in_use";          // 409: triggers follow it
+inline constexpr std::string_view kBacklogFull = "event_backlog_full";     // 429, with Retry-After
+
+struct EventRouterOptions {
+  // eventing.max_backlog: events a broker may hold that its slowest trigger has not finished.
+  uint64_t max_backlog = 100000;
+};
+
+struct BrokerStatus {
+  BrokerSpec spec;
+  uint64_t head = 0;  // the last offset it gave out
+  std::vector<std::string> triggers;
+};
+
+struct TriggerStatus {
+  TriggerSpec spec;
+  DispatcherStats stats;
+  SystemTime created_at;
+  SystemTime updated_at;
+};
+
+class EventRouter final : public ReplyPublisher {
+ public:
+  struct Services {
+    store::EventLog& log;
+    store::ResourceRepository& resources;
+    Subscriber& subscriber;
+    boost::asio::any_io_executor executor;
+    boost::asio::any_io_executor blocking_executor;
+    const Clock& clock;
+  };
+
+  EventRouter(Services services, EventRouterOptions options);
+  ~EventRouter() override;
+  EventRouter(const EventRouter&) = delete;
+  EventRouter& operator=(const EventRouter&) = delete;
+
+  // Reads the brokers and triggers from the store (making the default broker when missing) and
+  // each broker's head. Blocking; once, before start(). A stored trigger that no longer parses
+  // is reported in the error and skipped, the others load.
+  Status load();
+  // Starts every trigger's dispatcher. Once, from the io thread.
+  void start();
+  // Stops every dispatcher (attempts under way are waited for, bounded by their timeout).
+  boost::asio::awaitable<void> stop();
+
+  // --- ingress --------------------------------------------------------------------------
+  // Appends `events` to `broker`, durably, in one group commit, and answers per event its
+  // offset and whether it was a duplicate (its (source, id) accepted within the dedup window).
+  // Errors: kBrokerNotFound, kBacklogFull, the log's (429 backlog, 507 disk full, 503 closed).
+  boost::asio::awaitable<Result<std::vector<store::AppendOutcome>>> publish(std::string broker,
+                                                                           std::vector<CloudEvent> events);
+  // ReplyPublisher: a subscriber's reply into the trigger's broker.
+  boost::asio::awaitable<Status> publish(const std::string& broker, const CloudEvent& reply) override;
+
+  // --- declarations -------------------------------------------------------------------------
+  // true when created. The default broker always exists.
+  boost::asio::awaitable<Result<bool>> put_broker(BrokerSpec spec);
+  // Errors: kBrokerNotFound, kBrokerInUse (triggers follow it; delete them first), 409 for the
+  // default broker.
+  boost::asio::awaitable<Status> delete_broker(std::string name);
+  std::vector<BrokerStatus> brokers() const;
+  std::optional<BrokerStatus> broker(std::string_view name) const;
+
+  // Creates or replaces a trigger (validated by parse_trigger): its dispatcher restarts with the
+  // new spec and keeps its place in the log. Moving a trigger to another broker starts it at
+  // that broker's head. Errors: kBrokerNotFound, store errors. true when created.
+  boost::asio::awaitable<Result<bool>> put_trigger(TriggerSpec spec);
+  // Stops its dispatcher and forgets it (and its place in the log). Errors: kTriggerNotFound.
+  boost::asio::awaitable<Status> delete_trigger(std::string name);
+  std::vector<TriggerStatus> triggers() const;
+  std::optional<TriggerStatus> trigger(std::string_view name) const;
+
+ private:
+  struct Broker {
+    BrokerSpec spec;
+    uint64_t head = 0;
+  };
+  struct Trigger {
+    std::unique_ptr<TriggerDispatcher> dispatcher;
+    SystemTime created_at;
+    SystemTime updated_at;
+  };
+
+  std::unique_ptr<TriggerDispatcher> make_dispatcher(const TriggerSpec& spec);
+  // The offset through which every trigger of `broker` has finished; the head when none follows it.
+  uint64_t slowest_cursor(const std::string& broker) const;
+  void notify(const std::string& broker);
+  // Every hour: the log drops what every trigger finished past eventing.retention.
+  boost::asio::awaitable<void> compact_periodically();
+
+  Services services_;
+  EventRouterOptions options_;
+  TimerSleeper sleeper_;
+  std::map<std::string, Broker, std::less<>> brokers_;
+  std::map<std::string, Trigger, std::less<>> triggers_;
+  bool started_ = false;
+  boost::asio::steady_timer maintenance_;
+};
+
+}  // namespace fnd::eventing

@@ -1,0 +1,313 @@
+#include "eventing/event_router.hpp"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <random>
+#include <spdlog/spdlog.h>
+#include <utility>
+
+#include "core/json.hpp"
+#include "eventing/event_format.hpp"
+
+namespace fnd::eventing {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kBrokerKind = "broker";
+constexpr std::string_view kTriggerKind = "trigger";
+
+using AppendResult = Result<std::vector<store::AppendOutcome>>;
+
+// The log completes an append on its writer thread; the caller's coroutine resumes on `executor`.
+asio::awaitable<AppendResult> append_durably(store::EventLog& log, asio::any_io_executor executor, std::string broker,
+                                             std::vector<store::NewEvent> events) {
+  auto initiate = [&log, executor, &broker, &events](auto handler) {
+    // std::function wants a copyable callable; the coroutine's handler is move-only.
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    Status queued = log.append_async(broker, std::move(events), [shared, executor](AppendResult result) {
+      asio::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
+    });
+    if (!queued) {
+      asio::post(executor, [shared, error = queued.error()]() mutable { (*shared)(AppendResult(std::move(error))); });
+    }
+  };
+  return asio::async_initiate<decltype(asio::use_awaitable), void(AppendResult)>(initiate, asio::use_awaitable);
+}
+
+// Runs `work` (a blocking store call) on the blocking pool and resumes with its result.
+template <typename F>
+asio::awaitable<std::invoke_result_t<F>> on_blocking(asio::any_io_executor blocking_executor, F work) {
+  using Out = std::optional<std::invoke_result_t<F>>;  // co_spawn wants a default-constructible result
+  Out out = co_await asio::co_spawn(blocking_executor, [&work]() -> asio::awaitable<Out> { co_return work(); },
+                                    asio::use_awaitable);
+  co_return std::move(*out);
+}
+
+asio::awaitable<void> stop_dispatcher(TriggerDispatcher* dispatcher) {
+  if (dispatcher != nullptr) co_await dispatcher->stop();
+}
+
+Error broker_not_found(std::string_view name) {
+  return make_error(std::string(kBrokerNotFound),
+                    fmt::format("no broker named '{}'; create it with fnctl broker create {}", name, name), 404);
+}
+
+}  // namespace
+
+EventRouter::EventRouter(Services services, EventRouterOptions options)
+    : services_(services), options_(options), sleeper_(services.clock), maintenance_(services.executor) {}
+
+EventRouter::~EventRouter() = default;
+
+Status EventRouter::load() {
+  auto stored_brokers = services_.resources.list(kBrokerKind);
+  if (!stored_brokers) return stored_brokers.error();
+  for (const auto& resource : *stored_brokers) brokers_[resource.name] = Broker{BrokerSpec{resource.name}, 0};
+  if (!brokers_.contains(kDefaultBroker)) {
+    BrokerSpec spec{std::string(kDefaultBroker)};
+    if (auto put = services_.resources.put(kBrokerKind, spec.name, json::serialize(broker_to_json(spec))); !put) {
+      return put.error();
+    }
+    brokers_[spec.name] = Broker{spec, 0};
+  }
+  for (auto& [name, broker] : brokers_) {
+    auto head = services_.log.head(name);
+    if (!head) return head.error();
+    broker.head = *head;
+  }
+  auto stored_triggers = services_.resources.list(kTriggerKind);
+  if (!stored_triggers) return stored_triggers.error();
+  std::vector<std::string> unreadable;
+  for (const auto& resource : *stored_triggers) {
+    auto parsed = parse_json(resource.spec);
+    Result<TriggerSpec> spec = parsed ? parse_trigger(*parsed) : Result<TriggerSpec>(parsed.error());
+    if (!spec || !brokers_.contains(spec->broker)) {
+      unreadable.push_back(resource.name);
+      spdlog::error("trigger {} is not loaded: {}", resource.name,
+                    spec ? fmt::format("its broker {} does not exist", spec->broker) : spec.error().message);
+      continue;
+    }
+    triggers_[resource.name] = Trigger{make_dispatcher(*spec), resource.created_at, resource.updated_at};
+  }
+  spdlog::info("eventing: {} brokers, {} triggers", brokers_.size(), triggers_.size());
+  if (!unreadable.empty()) {
+    return make_error("trigger_unreadable", fmt::format("{} stored triggers could not be loaded ({}); put them again",
+                                                        unreadable.size(), fmt::join(unreadable, ", ")));
+  }
+  return {};
+}
+
+std::unique_ptr<TriggerDispatcher> EventRouter::make_dispatcher(const TriggerSpec& spec) {
+  DispatcherServices services{services_.log,        services_.executor, services_.blocking_executor,
+                              services_.subscriber, *this,              services_.clock,
+                              sleeper_};
+  services.random_seed = std::random_device{}();  // jitter differs between triggers and runs
+  return std::make_unique<TriggerDispatcher>(spec, services);
+}
+
+void EventRouter::start() {
+  started_ = true;
+  for (auto& [name, trigger] : triggers_) trigger.dispatcher->start();
+  asio::co_spawn(services_.executor, compact_periodically(), asio::detached);
+}
+
+asio::awaitable<void> EventRouter::compact_periodically() {
+  while (started_) {
+    maintenance_.expires_after(std::chrono::hours(1));
+    auto [cancelled] = co_await maintenance_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (cancelled || !started_) break;
+    auto report = co_await on_blocking(services_.blocking_executor,
+                                       [this] { return services_.log.compact(std::chrono::system_clock::now()); });
+    if (!report) {
+      spdlog::warn("event log compaction failed (retried in an hour): {}", report.error().message);
+    } else if (report->events_removed > 0) {
+      spdlog::info("event log compacted: {} events, {} dedup entries removed", report->events_removed,
+                   report->dedup_entries_removed);
+    }
+  }
+}
+
+asio::awaitable<void> EventRouter::stop() {
+  started_ = false;
+  maintenance_.cancel();
+  for (auto& [name, trigger] : triggers_) co_await trigger.dispatcher->stop();
+}
+
+uint64_t EventRouter::slowest_cursor(const std::string& broker) const {
+  auto found = brokers_.find(broker);
+  uint64_t slowest = found == brokers_.end() ? 0 : found->second.head;
+  for (const auto& [name, trigger] : triggers_) {
+    if (trigger.dispatcher->spec().broker == broker) slowest = std::min(slowest, trigger.dispatcher->stats().cursor);
+  }
+  return slowest;
+}
+
+void EventRouter::notify(const std::string& broker) {
+  for (auto& [name, trigger] : triggers_) {
+    if (trigger.dispatcher->spec().broker == broker) trigger.dispatcher->notify_new_events();
+  }
+}
+
+asio::awaitable<Result<std::vector<store::AppendOutcome>>> EventRouter::publish(std::string broker,
+                                                                               std::vector<CloudEvent> events) {
+  auto found = brokers_.find(broker);
+  if (found == brokers_.end()) co_return broker_not_found(broker);
+  const uint64_t backlog = found->second.head - std::min(found->second.head, slowest_cursor(broker));
+  if (backlog + events.size() > options_.max_backlog) {
+    Error full = make_error(std::string(kBacklogFull),
+                            fmt::format("broker '{}' holds {} events its triggers have not finished "
+                                        "(eventing.max_backlog is {}); retry later",
+                                        broker, backlog, options_.max_backlog),
+                            429);
+    full.retry_after_seconds = 1;
+    co_return full;
+  }
+  std::vector<store::NewEvent> records;
+  records.reserve(events.size());
+  for (const auto& event : events) {
+    records.push_back({std::string(event.id()), std::string(event.source()), to_json(event)});
+  }
+  AppendResult appended = co_await append_durably(services_.log, services_.executor, broker, std::move(records));
+  if (!appended) co_return appended;
+  // The broker may have been deleted while the append was under way; its events stay in the log.
+  if (auto again = brokers_.find(broker); again != brokers_.end()) {
+    for (const auto& outcome : *appended) again->second.head = std::max(again->second.head, outcome.offset);
+    notify(broker);
+  }
+  co_return appended;
+}
+
+asio::awaitable<Status> EventRouter::publish(const std::string& broker, const CloudEvent& reply) {
+  std::vector<CloudEvent> one{reply};
+  auto appended = co_await publish(broker, std::move(one));
+  if (!appended) co_return appended.error();
+  co_return Status{};
+}
+
+asio::awaitable<Result<bool>> EventRouter::put_broker(BrokerSpec spec) {
+  if (Status valid = validate_broker_name(spec.name); !valid) co_return valid.error();
+  auto put = services_.resources.put(kBrokerKind, spec.name, json::serialize(broker_to_json(spec)));
+  if (!put) co_return put.error();
+  if (!brokers_.contains(spec.name)) {
+    auto head = services_.log.head(spec.name);  // a broker made again finds its old events' offsets
+    brokers_[spec.name] = Broker{spec, head ? *head : 0};
+  }
+  co_return *put;
+}
+
+asio::awaitable<Status> EventRouter::delete_broker(std::string name) {
+  if (name == kDefaultBroker) {
+    co_return make_error(std::string(kBrokerInUse), "the default broker cannot be deleted", 409);
+  }
+  if (!brokers_.contains(name)) co_return broker_not_found(name);
+  std::vector<std::string> followers;
+  for (const auto& [trigger_name, trigger] : triggers_) {
+    if (trigger.dispatcher->spec().broker == name) followers.push_back(trigger_name);
+  }
+  if (!followers.empty()) {
+    co_return make_error(std::string(kBrokerInUse),
+                         fmt::format("broker '{}' is followed by triggers {}; delete them first", name,
+                                     fmt::join(followers, ", ")),
+                         409);
+  }
+  auto removed = services_.resources.remove(kBrokerKind, name);
+  if (!removed) co_return removed.error();
+  brokers_.erase(name);
+  co_return Status{};
+}
+
+std::vector<BrokerStatus> EventRouter::brokers() const {
+  std::vector<BrokerStatus> out;
+  for (const auto& [name, broker] : brokers_) out.push_back(*this->broker(name));
+  return out;
+}
+
+std::optional<BrokerStatus> EventRouter::broker(std::string_view name) const {
+  auto found = brokers_.find(name);
+  if (found == brokers_.end()) return std::nullopt;
+  BrokerStatus status{found->second.spec, found->second.head, {}};
+  for (const auto& [trigger_name, trigger] : triggers_) {
+    if (trigger.dispatcher->spec().broker == name) status.triggers.push_back(trigger_name);
+  }
+  return status;
+}
+
+asio::awaitable<Result<bool>> EventRouter::put_trigger(TriggerSpec spec) {
+  if (Status valid = validate(spec); !valid) co_return valid.error();
+  if (!brokers_.contains(spec.broker)) co_return broker_not_found(spec.broker);
+  const bool to_kafka = spec.subscriber.kind == DestinationKind::kafka ||
+                        (spec.dead_letter && spec.dead_letter->kind == DestinationKind::kafka);
+  if (to_kafka) {
+    co_return make_error(std::string(kInvalidTrigger), "kafka: destinations are not available yet; deliver to a "
+                                                       "function or a URL", 422);
+  }
+  auto put = services_.resources.put(kTriggerKind, spec.name, json::serialize(trigger_to_json(spec)));
+  if (!put) co_return put.error();
+  const SystemTime now = std::chrono::system_clock::now();
+  SystemTime created_at = now;
+  std::unique_ptr<TriggerDispatcher> old;
+  if (auto found = triggers_.find(spec.name); found != triggers_.end()) {
+    created_at = found->second.created_at;
+    old = std::move(found->second.dispatcher);
+    triggers_.erase(found);
+  }
+  co_await stop_dispatcher(old.get());
+  if (old && old->spec().broker != spec.broker) {
+    // Its place in the old broker's log means nothing in the new one: start at the new head.
+    std::string consumer = consumer_name(spec.name);
+    auto removed = co_await on_blocking(services_.blocking_executor,
+                                        [this, &consumer] { return services_.log.remove_consumer(consumer); });
+    if (!removed) co_return removed.error();
+  }
+  auto& trigger = triggers_[spec.name];
+  trigger = Trigger{make_dispatcher(spec), created_at, now};
+  if (started_) trigger.dispatcher->start();
+  co_return *put;
+}
+
+asio::awaitable<Status> EventRouter::delete_trigger(std::string name) {
+  auto found = triggers_.find(name);
+  if (found == triggers_.end()) {
+    co_return make_error(std::string(kTriggerNotFound), fmt::format("no trigger named '{}'", name), 404);
+  }
+  auto removed = services_.resources.remove(kTriggerKind, name);
+  if (!removed) co_return removed.error();
+  auto dispatcher = std::move(found->second.dispatcher);
+  triggers_.erase(found);
+  co_await dispatcher->stop();
+  std::string consumer = consumer_name(name);
+  auto forgotten = co_await on_blocking(services_.blocking_executor,
+                                        [this, &consumer] { return services_.log.remove_consumer(consumer); });
+  if (!forgotten) {
+    spdlog::warn("trigger {} deleted, but its place in the event log stays: {}", name, forgotten.error().message);
+  }
+  co_return Status{};
+}
+
+std::vector<TriggerStatus> EventRouter::triggers() const {
+  std::vector<TriggerStatus> out;
+  for (const auto& [name, trigger] : triggers_) out.push_back(*this->trigger(name));
+  return out;
+}
+
+std::optional<TriggerStatus> EventRouter::trigger(std::string_view name) const {
+  auto found = triggers_.find(name);
+  if (found == triggers_.end()) return std::nullopt;
+  const auto& dispatcher = *found->second.dispatcher;
+  return TriggerStatus{dispatcher.spec(), dispatcher.stats(), found->second.created_at, found->second.updated_at};
+}
+
+}  // namespace fnd::eventing

@@ -1,0 +1,47 @@
+// The HTTP side of eventing: CloudEvents ingress (POST /events/{broker}: binary, structured and
+// batched modes, 202 once durable) and the management API of brokers, triggers and filters
+// (/api/v1/brokers, /api/v1/triggers, /api/v1/filters/evaluate). The work is the EventRouter's;
+// this class reads and writes HTTP. See docs/api.md.
+//
+// Not thread safe: the io thread only.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <string_view>
+
+#include "gateway/access_control.hpp"
+#include "gateway/audit_trail.hpp"
+#include "gateway/http_server.hpp"
+
+namespace fnd::eventing {
+class EventRouter;
+}
+
+namespace fnd::gateway {
+
+class ClientStream;
+
+class EventsApi {
+ public:
+  EventsApi(eventing::EventRouter& router, AuditTrail& audit) : router_(router), audit_(audit) {}
+
+  // `broker` is the path after /events/ (no query).
+  boost::asio::awaitable<bool> ingest(Request& request, std::string_view broker, ClientStream& client);
+
+  // /api/v1/brokers..., /api/v1/triggers..., /api/v1/filters/evaluate (query string included).
+  static bool serves(std::string_view path);
+  boost::asio::awaitable<bool> handle(Request& request, std::string_view path, ClientStream& client,
+                                      const Caller& caller);
+
+ private:
+  boost::asio::awaitable<bool> brokers(Request& request, std::string_view rest, ClientStream& client,
+                                       const Caller& caller);
+  boost::asio::awaitable<bool> triggers(Request& request, std::string_view rest, ClientStream& client,
+                                        const Caller& caller);
+  boost::asio::awaitable<bool> evaluate(Request& request, ClientStream& client);
+
+  eventing::EventRouter& router_;
+  AuditTrail& audit_;
+};
+
+}  // namespace fnd::gateway

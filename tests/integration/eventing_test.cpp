@@ -1,0 +1,239 @@
+// Brokers and triggers through the real fnd: CloudEvents ingress, filters, delivery to functions
+// and to a URL, retries into the dead-letter sink, and at-least-once delivery across kill -9
+// (issue 10).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "integration/daemon.hpp"
+
+namespace fnd::test {
+namespace {
+
+constexpr const char* kPythonSpec = R"({"runtime":"python3","handler":"main.handle"})";
+
+// Prints one line per event it receives: "got ID TYPE BODY", then answers 200.
+constexpr const char* kRecorder =
+    "def handle(req):\n"
+    "    print('got', req.headers.get('ce-id'), req.headers.get('ce-type'), req.body.decode(), flush=True)\n"
+    "    return ''\n";
+// Always fails, saying so in its log.
+constexpr const char* kFailing =
+    "def handle(req):\n"
+    "    print('attempt', req.headers.get('ce-id'), flush=True)\n"
+    "    return (503, 'billing is down')\n";
+// Prints the dead-letter extensions of what it receives.
+constexpr const char* kDeadLetters =
+    "def handle(req):\n"
+    "    h = req.headers\n"
+    "    print('dead', h.get('ce-id'), h.get('ce-fnderrordest'), h.get('ce-fnderrorcode'), h.get('ce-fnderrordata'), "
+    "flush=True)\n"
+    "    return ''\n";
+
+bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+
+std::string logs(const Daemon& fnd, const std::string& name) {
+  return fnd.http("GET", "/api/v1/functions/" + name + "/logs").body;
+}
+
+size_t count(std::string_view text, std::string_view part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string_view::npos; at = text.find(part, at + part.size())) ++n;
+  return n;
+}
+
+HttpAnswer publish(const Daemon& fnd, const std::string& id, const std::string& type, const std::string& body,
+                   const std::string& source = "/shop/eu", const std::string& broker = "default") {
+  return fnd.http("POST", "/events/" + broker, body,
+                  {{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-source", source}, {"ce-type", type},
+                   {"Content-Type", "application/json"}});
+}
+
+HttpAnswer put_trigger(const Daemon& fnd, const std::string& name, const std::string& json) {
+  return fnd.http("PUT", "/api/v1/triggers/" + name, json, {{"Content-Type", "application/json"}});
+}
+
+// A plain HTTP server the test runs (python3): it appends the ce-id of every POST to `file`,
+// answers 202, and is killed when the test is done.
+class RecordingServer {
+ public:
+  explicit RecordingServer(std::string file) : file_(std::move(file)) {
+    int ports[2];
+    REQUIRE(::pipe(ports) == 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(ports[1], 1);
+      ::close(ports[0]);
+      const std::string script =
+          "import http.server, sys\n"
+          "class H(http.server.BaseHTTPRequestHandler):\n"
+          "    def do_POST(self):\n"
+          "        self.rfile.read(int(self.headers.get('content-length', 0)))\n"
+          "        with open(sys.argv[1], 'a') as f: f.write(self.headers.get('ce-id', '?') + '\\n')\n"
+          "        self.send_response(202); self.send_header('content-length', '0'); self.end_headers()\n"
+          "    def log_message(self, *a): pass\n"
+          "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+          "print(s.server_address[1], flush=True)\n"
+          "s.serve_forever()\n";
+      ::execlp("python3", "python3", "-c", script.c_str(), file_.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(ports[1]);
+    char buffer[16] = {};
+    ssize_t n = ::read(ports[0], buffer, sizeof buffer - 1);
+    ::close(ports[0]);
+    REQUIRE(n > 0);
+    port_ = std::stoi(std::string(buffer, static_cast<size_t>(n)));
+  }
+  ~RecordingServer() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  int port() const { return port_; }
+  std::set<std::string> ids() const {
+    std::ifstream in(file_);
+    std::set<std::string> out;
+    for (std::string line; std::getline(in, line);) out.insert(line);
+    return out;
+  }
+
+ private:
+  std::string file_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+TEST_CASE("an event posted to a broker reaches the function a matching trigger names, as a binary CloudEvent",
+          "[integration][eventing]") {
+  Daemon fnd;
+  fnd.deploy("billing", {{"main.py", kRecorder}}, kPythonSpec);
+  HttpAnswer trigger = put_trigger(fnd, "orders-to-billing", R"({
+      "filters": [{"exact": {"type": "com.shop.order.created"}}, {"cesql": "total > 100 AND source LIKE '/shop/%'"}],
+      "subscriber": "function:billing", "delivery": {"retries": 5, "backoff": "exponential:200ms"}})");
+  INFO(trigger.body);
+  REQUIRE(trigger.status == 201);
+
+  HttpAnswer accepted = publish(fnd, "42", "com.shop.order.created", R"({"total": 900})");
+  INFO(accepted.body);
+  CHECK(accepted.status == 202);
+  CHECK(publish(fnd, "43", "com.shop.order.created", R"({"total": 50})").status == 202);      // total too small
+  CHECK(publish(fnd, "44", "com.shop.order.created", R"({"total": 500})", "/bank").status == 202);  // wrong source
+  CHECK(publish(fnd, "45", "com.shop.order.created", R"({"total": 101})").status == 202);
+  REQUIRE(wait_until([&] { return contains(logs(fnd, "billing"), "got 45"); }, 20s));
+  const std::string seen = logs(fnd, "billing");
+  CHECK(contains(seen, R"(got 42 com.shop.order.created {"total":900})"));  // JSON data travels as JSON
+  CHECK_FALSE(contains(seen, "got 43"));
+  CHECK_FALSE(contains(seen, "got 44"));
+
+  // A producer retrying after a timeout makes no duplicate.
+  HttpAnswer again = publish(fnd, "42", "com.shop.order.created", R"({"total": 900})");
+  CHECK(again.status == 202);
+  CHECK(again.json().at("duplicates").as_int64() == 1);
+
+  // What the trigger did, and why an event would not match.
+  auto described = fnd.http("GET", "/api/v1/triggers/orders-to-billing").json().as_object();
+  CHECK(described.at("status").at("delivered").as_int64() >= 2);
+  CHECK(described.at("status").at("filtered").as_int64() >= 2);
+  HttpAnswer verdict = fnd.http("POST", "/api/v1/filters/evaluate", R"({"filters": [{"cesql": "total > 100"}],
+      "event": {"specversion": "1.0", "id": "1", "source": "/shop", "type": "t", "data": {"total": 7}}})",
+                                {{"Content-Type", "application/json"}});
+  INFO(verdict.body);
+  REQUIRE(verdict.status == 200);
+  CHECK_FALSE(verdict.json().at("matches").as_bool());
+  CHECK(contains(verdict.json().at("reason").as_string(), "total > 100"));
+}
+
+TEST_CASE("ingress refuses what is not a valid CloudEvent, other methods and unknown brokers", "[integration][eventing]") {
+  Daemon fnd;
+  HttpAnswer no_type = fnd.http("POST", "/events/default", "{}",
+                                {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "/x"}});
+  INFO(no_type.body);
+  CHECK(no_type.status == 400);
+  CHECK(contains(no_type.error_message(), "type"));
+  CHECK(fnd.http("GET", "/events/default").status == 405);
+  HttpAnswer unknown = publish(fnd, "1", "t", "{}", "/x", "nowhere");
+  CHECK(unknown.status == 404);
+  CHECK(unknown.error_code() == "broker_not_found");
+  // Structured mode and batches.
+  CHECK(fnd.http("POST", "/events/default", R"({"specversion":"1.0","id":"s1","source":"/x","type":"t","data":{"a":1}})",
+                 {{"Content-Type", "application/cloudevents+json"}})
+            .status == 202);
+  HttpAnswer batch = fnd.http("POST", "/events/default",
+                              R"([{"specversion":"1.0","id":"b1","source":"/x","type":"t"},
+                                  {"specversion":"1.0","id":"b2","source":"/x","type":"t"}])",
+                              {{"Content-Type", "application/cloudevents-batch+json"}});
+  INFO(batch.body);
+  CHECK(batch.status == 202);
+  CHECK(batch.json().at("accepted").as_int64() == 2);
+  // A broker of one's own, which cannot be deleted while a trigger follows it.
+  CHECK(fnd.http("PUT", "/api/v1/brokers/orders").status == 201);
+  CHECK(publish(fnd, "o1", "t", "{}", "/x", "orders").status == 202);
+  REQUIRE(put_trigger(fnd, "t1", R"({"broker": "orders", "subscriber": "url:http://127.0.0.1:9/x"})").status == 201);
+  CHECK(fnd.http("DELETE", "/api/v1/brokers/orders").status == 409);
+  CHECK(fnd.http("DELETE", "/api/v1/triggers/t1").status == 200);
+  CHECK(fnd.http("DELETE", "/api/v1/brokers/orders").status == 200);
+  CHECK(fnd.http("DELETE", "/api/v1/brokers/default").status == 409);
+  // The management side wants a caller; ingress is open like a public function.
+  CHECK(fnd.http_as("", "GET", "/api/v1/triggers").status == 401);
+}
+
+TEST_CASE("a subscriber that keeps failing gets exactly the configured retries, then the dead-letter sink",
+          "[integration][eventing]") {
+  Daemon fnd;
+  fnd.deploy("billing", {{"main.py", kFailing}}, kPythonSpec);
+  fnd.deploy("failed-orders", {{"main.py", kDeadLetters}}, kPythonSpec);
+  REQUIRE(put_trigger(fnd, "orders", R"({"subscriber": "function:billing", "deadLetter": "function:failed-orders",
+      "delivery": {"retries": 2, "backoff": "linear:50ms", "jitter": 0}})")
+              .status == 201);
+  REQUIRE(publish(fnd, "77", "com.shop.order.created", R"({"total": 900})").status == 202);
+  REQUIRE(wait_until([&] { return contains(logs(fnd, "failed-orders"), "dead 77"); }, 30s));
+  const std::string dead = logs(fnd, "failed-orders");
+  INFO(dead);
+  CHECK(contains(dead, "function:billing 503"));
+  CHECK(contains(dead, "YmlsbGluZyBpcyBkb3du"));  // base64 of "billing is down"
+  CHECK(count(logs(fnd, "billing"), "attempt 77") == 3);  // the first attempt and 2 retries
+  auto status = fnd.http("GET", "/api/v1/triggers/orders").json().at("status").as_object();
+  CHECK(status.at("deadLettered").as_int64() == 1);
+}
+
+TEST_CASE("every event answered 202 is delivered at least once across kill -9 and a restart",
+          "[integration][eventing]") {
+  Daemon fnd;
+  const std::string received_file =
+      (std::filesystem::temp_directory_path() / ("fnd-received-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove(received_file);
+  RecordingServer server(received_file);
+  REQUIRE(put_trigger(fnd, "to-server", "{\"subscriber\": \"url:http://127.0.0.1:" + std::to_string(server.port()) +
+                                            "/events\", \"delivery\": {\"retries\": 10, \"backoff\": \"linear:100ms\"}}")
+              .status == 201);
+  std::set<std::string> accepted;
+  for (int batch = 0; batch < 20; ++batch) {
+    std::string body = "[";
+    for (int i = 0; i < 50; ++i) {
+      const std::string id = std::to_string(batch * 50 + i);
+      body += (i ? "," : "") + std::string(R"({"specversion":"1.0","source":"/load","type":"t","id":")") + id + "\"}";
+    }
+    body += "]";
+    HttpAnswer answer = fnd.http("POST", "/events/default", body, {{"Content-Type", "application/cloudevents-batch+json"}});
+    REQUIRE(answer.status == 202);
+    for (int i = 0; i < 50; ++i) accepted.insert(std::to_string(batch * 50 + i));
+  }
+  fnd.kill9();  // deliveries under way, most not made yet
+  fnd.restart();
+  REQUIRE(wait_until([&] { return server.ids().size() >= accepted.size(); }, 60s));
+  std::set<std::string> received = server.ids();
+  size_t missing = 0;
+  for (const auto& id : accepted) missing += received.contains(id) ? 0 : 1;
+  CHECK(missing == 0);
+  std::filesystem::remove(received_file);
+}
+
+}  // namespace
+}  // namespace fnd::test
