@@ -82,6 +82,8 @@ Status attach_mount(int mount_fd, const std::string& target) {
   return {};
 }
 
+void detach_mount(const std::string& point) { ::umount2(point.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW); }
+
 int unmount_tree(const std::string& dir) {
   std::ifstream mountinfo("/proc/self/mountinfo");
   std::vector<std::string> points;

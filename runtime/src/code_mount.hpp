@@ -25,6 +25,9 @@ Status bind_read_only(const std::string& source, const std::string& target, int 
 // Mounts the detached mount `mount_fd` (from fsmount or open_tree) on `target`.
 Status attach_mount(int mount_fd, const std::string& target);
 
+// Detaches the mount at `point` (lazily: whoever uses it keeps it); quiet when there is none.
+void detach_mount(const std::string& point);
+
 // Detaches every mount at or below `dir`, deepest first. Returns how many were detached.
 int unmount_tree(const std::string& dir);
 

@@ -83,6 +83,8 @@ ContainerRuntime::ContainerRuntime(asio::any_io_executor executor, RuntimeOption
   cgroup_prefix_ = store::sha256_digest(canonical.string()).substr(7, 8) + "-";
   asio::co_spawn(executor_, reap_orphans(), asio::detached);
   fs::create_directories(options_.state_dir + "/instances");
+  // Bundles hold each instance's env (config.json) and, for a moment, its secrets' mount.
+  for (const char* dir : {"/oci", "/instances"}) fs::permissions(options_.state_dir + dir, fs::perms::owner_all, ec);
 }
 
 ContainerRuntime::~ContainerRuntime() = default;
@@ -311,7 +313,7 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   if (Status launched = co_await launch(instance, -1, false); !launched) co_return launched.error();
   // The container has its own mounts of the code and the secrets now: the host needs none.
-  internal::unmount_tree(bundle_dir(instance->id()));
+  detach_host_mounts(instance->id());
   if (Status ready = co_await become_ready(instance, deadline, ""); !ready) co_return ready.error();
   co_return instance;
 }
@@ -323,7 +325,7 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::create(cons
   instance->set_created_only(true);
   if (Status launched = co_await launch(instance, -1, true); !launched) co_return launched.error();
   // Created means mounted: the container holds its own mounts of the code and the secrets.
-  internal::unmount_tree(bundle_dir(instance->id()));
+  detach_host_mounts(instance->id());
   co_return instance;
 }
 
@@ -525,6 +527,11 @@ asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>
   instance->launched(*pid, pidfd);
   asio::co_spawn(executor_, follow(instance), asio::detached);
   co_return Status{};
+}
+
+void ContainerRuntime::detach_host_mounts(const std::string& id) {
+  internal::detach_mount(bundle_dir(id) + "/function");
+  internal::detach_mount(bundle_dir(id) + "/secrets");
 }
 
 void ContainerRuntime::remove_bundle(const std::string& id) {

@@ -120,6 +120,9 @@ class ContainerRuntime {
   boost::asio::awaitable<void> follow(std::shared_ptr<Instance> instance);
   Result<std::vector<std::string>> process_args(config::RuntimeKind kind, const std::string& handler, bool stem_cell,
                                                 const std::string& function) const;
+  // Detaches the host's mounts of a plain or pre-created instance's code and secrets, once the
+  // container holds its own (a stem cell keeps them: they propagate into it).
+  void detach_host_mounts(const std::string& id);
   // Removes the instance's bundle with every mount in it (its code, its secrets) and gives its
   // host id block back: call only once none of its processes is left.
   void remove_bundle(const std::string& id);
