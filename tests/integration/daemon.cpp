@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -552,8 +553,28 @@ Daemon::~Daemon() {
   remove_state_dir();
 }
 
+namespace {
+
+// Detaches every mount at or below `dir`, deepest first: what a killed fnd left there (a stem
+// cell's code and secrets mount points) would otherwise outlive the test's state dir.
+void detach_mounts_under(const std::string& dir) {
+  std::vector<std::string> points;
+  std::istringstream mountinfo(read_whole_file("/proc/self/mountinfo"));
+  for (std::string line; std::getline(mountinfo, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point;
+    fields >> id >> parent >> device >> root >> point;
+    if (point == dir || point.starts_with(dir + "/")) points.push_back(point);
+  }
+  std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  for (const auto& point : points) ::umount2(point.c_str(), MNT_DETACH);
+}
+
+}  // namespace
+
 void Daemon::remove_state_dir() {
   std::error_code ec;
+  detach_mounts_under(state_dir_ + "/instances");
   if (options_.state_dir.empty()) {
     fs::remove_all(state_dir_, ec);
     return;
