@@ -1,11 +1,18 @@
 #include "bundle.hpp"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <functional>
+#include <random>
+
+#include "host_ids.hpp"
 
 namespace fnd::runtime::internal {
 
@@ -27,6 +34,10 @@ json::object bind_mount(const std::string& source, const std::string& destinatio
 }
 
 json::array capability_set() { return json::array{}; }
+
+json::array id_mappings(uint32_t host_base) {
+  return json::array{json::object{{"containerID", 0}, {"hostID", host_base}, {"size", kIdBlockSize}}};
+}
 
 // Calls no function needs and that attack the kernel or escape the sandbox, refused with EPERM,
 // in the spirit of Docker's default profile: namespaces, mounts, tracing other processes,
@@ -101,6 +112,11 @@ json::object build_oci_config(const ContainerConfig& c) {
   }
   mounts.push_back(bind_mount(c.code_dir, kCodeMount, c.stem_cell));
   mounts.push_back(bind_mount(c.runtimes_dir, kBootstrapMount));
+  if (!c.secrets_dir.empty()) {
+    json::object secrets = bind_mount(c.secrets_dir, kSecretsMount, c.stem_cell);
+    secrets["options"].as_array().push_back("noexec");
+    mounts.push_back(std::move(secrets));
+  }
 
   json::array env;
   for (const auto& e : c.env) env.push_back(json::string(e));
@@ -133,12 +149,14 @@ json::object build_oci_config(const ContainerConfig& c) {
       {"mounts", std::move(mounts)},
       {"linux",
        json::object{
-           {"namespaces", json::array{json::object{{"type", "pid"}}, json::object{{"type", "ipc"}},
-                                      json::object{{"type", "uts"}}, json::object{{"type", "mount"}},
-                                      json::object{{"type", "cgroup"}},
+           {"namespaces", json::array{json::object{{"type", "user"}}, json::object{{"type", "pid"}},
+                                      json::object{{"type", "ipc"}}, json::object{{"type", "uts"}},
+                                      json::object{{"type", "mount"}}, json::object{{"type", "cgroup"}},
                                       json::object{{"type", "network"}, {"path", c.netns_path}}}},
+           // The instance's own block of host ids: no host user and no other instance has them.
+           {"uidMappings", id_mappings(c.host_id_base)},
+           {"gidMappings", id_mappings(c.host_id_base)},
            {"cgroupsPath", c.cgroups_path},
-           {"seccomp", seccomp_profile()},
            {"resources", std::move(resources)},
            {"maskedPaths", json::array{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                                        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
@@ -146,28 +164,90 @@ json::object build_oci_config(const ContainerConfig& c) {
            {"readonlyPaths", json::array{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
        }},
   };
+  if (c.seccomp) config["linux"].as_object()["seccomp"] = seccomp_profile();
   // crun makes the whole tree private by default, which would cut /function off from the host.
   if (c.stem_cell) config["linux"].as_object()["rootfsPropagation"] = "rslave";
   return config;
 }
 
-Status prepare_rootfs_template(const std::string& dir) {
+namespace {
+
+Error rootfs_failed(std::string message) { return make_error("rootfs_failed", std::move(message)); }
+
+// Makes `dir` and its missing parents mode 0755 whatever the umask, and checks that every
+// parent can be searched by everyone.
+Status make_reachable_dirs(const fs::path& dir) {
+  fs::path at;
+  for (const auto& part : fs::absolute(dir).lexically_normal()) {
+    at /= part;
+    if (::mkdir(at.c_str(), 0755) == 0) {
+      ::chmod(at.c_str(), 0755);
+    } else if (errno != EEXIST) {
+      return rootfs_failed(fmt::format("cannot create {}: {}", at.string(), std::strerror(errno)));
+    }
+    struct stat info{};
+    if (::stat(at.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+      return rootfs_failed(fmt::format("{} (on the way to runtime.rootfs_dir) is not a folder", at.string()));
+    }
+    if ((info.st_mode & S_IXOTH) == 0) {
+      return rootfs_failed(fmt::format("runtime.rootfs_dir {} cannot be reached by instances: {} has mode {:04o}, and an "
+                                       "instance's root (a subordinate uid) resolves the path from inside its user "
+                                       "namespace; run chmod o+x {} or choose a rootfs_dir under world-searchable folders",
+                                       dir.string(), at.string(), info.st_mode & 07777, at.string()));
+    }
+  }
+  return {};
+}
+
+// Replaces `path` in one step (through a temporary name), so another daemon preparing the same
+// template at the same time never sees it half written.
+Status publish(const fs::path& path, const std::function<bool(const fs::path&)>& make) {
+  fs::path temporary = path;
+  temporary += fmt::format(".tmp-{}-{:x}", ::getpid(), std::random_device{}());
   std::error_code ec;
+  fs::remove(temporary, ec);
+  if (!make(temporary)) {
+    fs::remove(temporary, ec);
+    return rootfs_failed(fmt::format("cannot write {}", temporary.string()));
+  }
+  fs::rename(temporary, path, ec);
+  if (ec) {
+    fs::remove(temporary, ec);
+    return rootfs_failed(fmt::format("cannot create {}: {}", path.string(), ec.message()));
+  }
+  return {};
+}
+
+}  // namespace
+
+Status prepare_rootfs_template(const std::string& dir) {
   fs::path root(dir);
-  for (const char* sub : {"usr", "etc", "tmp", "proc", "dev", "function", "fnd/runtime", "etc/ssl", "etc/alternatives"}) {
+  if (Status st = make_reachable_dirs(root); !st) return st;
+  std::error_code ec;
+  for (const char* sub : {"usr", "etc", "tmp", "proc", "dev", "function", "fnd/runtime", "etc/ssl", "etc/alternatives",
+                          "run/secrets"}) {
     fs::create_directories(root / sub, ec);
-    if (ec) return make_error("rootfs_failed", fmt::format("cannot create {}: {}", (root / sub).string(), ec.message()));
+    if (ec) return rootfs_failed(fmt::format("cannot create {}: {}", (root / sub).string(), ec.message()));
+    for (fs::path at = root / sub; at != root; at = at.parent_path()) ::chmod(at.c_str(), 0755);
   }
   for (const char* name : kUsrLinked) {
     fs::path host = fs::path("/") / name;
     fs::path inside = root / name;
     if (fs::is_symlink(host)) {
-      if (!fs::is_symlink(inside)) {
-        fs::remove_all(inside, ec);
-        fs::create_directory_symlink(fs::read_symlink(host), inside, ec);
+      fs::path target = fs::read_symlink(host, ec);
+      if (ec) continue;
+      if (fs::is_symlink(inside) && fs::read_symlink(inside, ec) == target) continue;
+      if (fs::is_directory(inside) && !fs::is_symlink(inside)) fs::remove_all(inside, ec);
+      if (Status st = publish(inside, [&](const fs::path& p) {
+            std::error_code link_ec;
+            fs::create_directory_symlink(target, p, link_ec);
+            return !link_ec;
+          }); !st) {
+        return st;
       }
     } else if (fs::is_directory(host)) {
       fs::create_directories(inside, ec);
+      ::chmod(inside.c_str(), 0755);
     }
   }
   const std::pair<const char*, const char*> kFiles[] = {
@@ -182,12 +262,17 @@ Status prepare_rootfs_template(const std::string& dir) {
   for (auto [name, content] : kFiles) {
     fs::path p = root / name;
     if (fs::exists(p)) continue;
-    std::ofstream out(p);
-    out << content;
-    if (!out) return make_error("rootfs_failed", fmt::format("cannot write {}", p.string()));
+    std::string text = content;
+    if (Status st = publish(p, [&](const fs::path& temporary) {
+          std::ofstream out(temporary);
+          out << text;
+          out.close();
+          return out && ::chmod(temporary.c_str(), 0644) == 0;
+        }); !st) {
+      return st;
+    }
   }
-  fs::permissions(root, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
-                            fs::perms::others_exec, ec);
+  ::chmod(root.c_str(), 0755);
   return {};
 }
 

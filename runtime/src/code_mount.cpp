@@ -53,19 +53,36 @@ Status make_shared_mount_point(const std::string& dir) {
   return {};
 }
 
-Status bind_read_only(const std::string& source, const std::string& target) {
+Status bind_read_only(const std::string& source, const std::string& target, int idmap_userns) {
   UniqueFd tree(::open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
   if (!tree) return make_errno_error("mount_failed", fmt::format("cannot clone the mount of {}", source), errno);
   mount_attr attributes{};
   attributes.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-  if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attributes, sizeof attributes) != 0) {
-    return make_errno_error("mount_failed", fmt::format("cannot make the mount of {} read-only", source), errno);
+  if (idmap_userns >= 0) {
+    attributes.attr_set |= MOUNT_ATTR_IDMAP;
+    attributes.userns_fd = static_cast<uint64_t>(idmap_userns);
   }
-  if (::move_mount(tree.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
-    return make_errno_error("mount_failed", fmt::format("cannot mount {} on {}", source, target), errno);
+  if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attributes, sizeof attributes) != 0) {
+    int err = errno;
+    if (idmap_userns >= 0 && (err == EINVAL || err == EOPNOTSUPP)) {
+      return make_errno_error("mount_failed", fmt::format("cannot make an idmapped mount of {}: its file system does not "
+                                                          "support idmapped mounts (ext4, xfs and btrfs do from Linux "
+                                                          "5.12, tmpfs from 6.3); put the state dir on one that does",
+                                                          source), err);
+    }
+    return make_errno_error("mount_failed", fmt::format("cannot make the mount of {} read-only", source), err);
+  }
+  return attach_mount(tree.get(), target);
+}
+
+Status attach_mount(int mount_fd, const std::string& target) {
+  if (::move_mount(mount_fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    return make_errno_error("mount_failed", fmt::format("cannot mount on {}", target), errno);
   }
   return {};
 }
+
+void detach_mount(const std::string& point) { ::umount2(point.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW); }
 
 int unmount_tree(const std::string& dir) {
   std::ifstream mountinfo("/proc/self/mountinfo");

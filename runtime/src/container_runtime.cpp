@@ -20,10 +20,13 @@
 #include "code_mount.hpp"
 #include "core/notifier.hpp"
 #include "core/units.hpp"
+#include "host_ids.hpp"
+#include "instance_ids.hpp"
 #include "instance_watch.hpp"
 #include "netns.hpp"
 #include "oci_runtime.hpp"
 #include "process.hpp"
+#include "secret_mount.hpp"
 #include "stem_cell_control.hpp"
 
 namespace fnd::runtime {
@@ -63,14 +66,15 @@ Error code_missing(const store::Revision& revision) {
 }  // namespace
 
 ContainerRuntime::ContainerRuntime(asio::any_io_executor executor, RuntimeOptions options, store::CodeStore& code,
-                                   store::LogStore& logs)
+                                   store::LogStore& logs, SecretSource* secrets)
     : executor_(std::move(executor)),
       options_(std::move(options)),
       code_(code),
       logs_(logs),
+      secrets_(secrets),
       children_(std::make_unique<internal::ChildTracker>()),
       oci_(std::make_unique<internal::OciRuntime>(options_.state_dir + "/oci", *children_)),
-      rootfs_(options_.state_dir + "/rootfs") {
+      rootfs_(options_.rootfs_dir) {
   fs::create_directories(options_.state_dir + "/oci");
   // Several daemons (tests, or one per state dir) may share the host's cgroup tree: each sweeps
   // only cgroups carrying the tag of its own state dir, which survives restarts.
@@ -79,6 +83,8 @@ ContainerRuntime::ContainerRuntime(asio::any_io_executor executor, RuntimeOption
   cgroup_prefix_ = store::sha256_digest(canonical.string()).substr(7, 8) + "-";
   asio::co_spawn(executor_, reap_orphans(), asio::detached);
   fs::create_directories(options_.state_dir + "/instances");
+  // Bundles hold each instance's env (config.json) and, for a moment, its secrets' mount.
+  for (const char* dir : {"/oci", "/instances"}) fs::permissions(options_.state_dir + dir, fs::perms::owner_all, ec);
 }
 
 ContainerRuntime::~ContainerRuntime() = default;
@@ -92,6 +98,12 @@ std::string ContainerRuntime::bundle_dir(const std::string& id) const {
 asio::awaitable<Status> ContainerRuntime::check() {
   if (Status found = co_await oci_->locate(options_.oci_runtime); !found) co_return found;
   if (::geteuid() != 0) co_return host_error(std::string(kNotRootMessage));
+  if (!ids_) {
+    auto range = internal::choose_host_id_range(options_.subuid_base, options_.subuid_count,
+                                                internal::read_host_accounts());
+    if (!range) co_return range.error();
+    ids_ = std::make_unique<internal::InstanceIds>(std::move(*range));
+  }
   if (Status st = internal::prepare_rootfs_template(rootfs_); !st) co_return st;
   if (::access(options_.python.c_str(), X_OK) != 0) {
     co_return host_error(fmt::format("runtime.python '{}' is not an executable: install python3 (apt-get install python3) "
@@ -102,23 +114,37 @@ asio::awaitable<Status> ContainerRuntime::check() {
                                      "holding bootstrap.py (installed under share/fnd/runtimes)", options_.runtimes_dir));
   }
 
-  // Run a trivial container exactly as instances run: the surest check of the host.
+  // Run a trivial container exactly as instances run: the surest check of the host. Its
+  // /function is the code store, idmapped as instances' code is.
   std::string id = fmt::format("fnd-check-{}", ::getpid());
   auto netns = internal::NetworkNamespace::create();
   if (!netns) co_return host_error(fmt::format("cannot create a network namespace: {}", netns.error().message));
+  auto first_id = ids_->acquire(id);
+  if (!first_id) co_return first_id.error();
   internal::ContainerConfig config;
   config.hostname = id;
   config.args = {"/usr/bin/true"};
   config.env = {"PATH=/usr/bin:/bin"};
   config.rootfs = rootfs_;
-  config.code_dir = options_.runtimes_dir;
+  config.code_dir = bundle_dir(id) + "/function";
   config.runtimes_dir = options_.runtimes_dir;
   config.netns_path = netns->path();
   config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
-  if (Status st = internal::write_bundle(bundle_dir(id), internal::build_oci_config(config)); !st) co_return st;
+  config.host_id_base = *first_id;
+  std::error_code ec;
+  fs::create_directories(config.code_dir, ec);
+  if (ec) co_return host_error(fmt::format("cannot create {}: {}", config.code_dir, ec.message()));
+  if (Status st = mount_code(id, code_.root(), config.code_dir); !st) {
+    remove_bundle(id);
+    co_return host_error(fmt::format("cannot give instances their code: {}", st.error().message));
+  }
+  if (Status st = internal::write_bundle(bundle_dir(id), internal::build_oci_config(config)); !st) {
+    remove_bundle(id);
+    co_return st;
+  }
   auto run = co_await oci_->run(bundle_dir(id), id);
   co_await oci_->remove(id);
-  fs::remove_all(bundle_dir(id));
+  remove_bundle(id);
   if (!run) co_return host_error(fmt::format("cannot run {}: {}", oci_->path(), run.error().message));
   if (run->status.signaled || run->status.code != 0) {
     std::string output = run->output;
@@ -129,6 +155,9 @@ asio::awaitable<Status> ContainerRuntime::check() {
     co_return host_error(fmt::format("the OCI runtime {} cannot run containers here ({}): {}. Fix: {}", oci_->path(),
                                      run->status.describe(), output, hint));
   }
+  const auto& range = ids_->range();
+  spdlog::info("instances run as host uids and gids {}..{} ({}), {} ids each", range.base,
+               uint64_t{range.base} + range.count - 1, range.source, internal::kIdBlockSize);
   co_return Status{};
 }
 
@@ -193,15 +222,38 @@ Result<std::vector<std::string>> ContainerRuntime::process_args(config::RuntimeK
 
 Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revision& revision, InstanceOrigin origin) {
   const config::FunctionSpec& spec = revision.spec;
+  if (!ids_) return host_error("the container runtime was not checked before an instance started");
   if (!code_.contains(spec.code)) return code_missing(revision);
   auto args = process_args(spec.runtime, spec.handler, false, revision.function);
   if (!args) return args.error();
+  auto secrets = read_secrets(revision);
+  if (!secrets) return secrets.error();
+  struct Wipe {
+    internal::SecretFiles& files;
+    ~Wipe() { internal::wipe(files); }
+  } wipe{*secrets};
   auto netns = internal::NetworkNamespace::create();
   if (!netns) return netns.error();
   std::string id = fmt::format("{}-{}-{}", revision.function, revision.number, random_hex(6));
   auto instance = std::make_shared<Instance>(id, revision.function, revision.number, spec.resources.memory_bytes,
                                              std::make_unique<internal::NetworkNamespace>(std::move(*netns)),
                                              options_.port, origin);
+  auto first_id = ids_->acquire(id);
+  if (!first_id) return first_id.error();
+  // From here on remove_bundle() undoes what is done: mounts, the bundle and the id block.
+  const std::string bundle = bundle_dir(id);
+  auto undo = [&](Error e) {
+    remove_bundle(id);
+    return e;
+  };
+  std::error_code ec;
+  fs::create_directories(bundle + "/function", ec);
+  if (!ec && !secrets->empty()) fs::create_directories(bundle + "/secrets", ec);
+  if (ec) return undo(host_error(fmt::format("cannot create {}: {}", bundle, ec.message())));
+  if (Status st = mount_code(id, code_.directory(spec.code), bundle + "/function"); !st) return undo(st.error());
+  if (!secrets->empty()) {
+    if (Status st = mount_secrets(id, *secrets, bundle + "/secrets"); !st) return undo(st.error());
+  }
 
   internal::ContainerConfig config;
   config.hostname = revision.function;
@@ -212,13 +264,46 @@ Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revisio
   config.env.push_back(fmt::format("FN_REVISION={}", revision.number));
   config.env.push_back("FN_HANDLER=" + spec.handler);
   config.rootfs = rootfs_;
-  config.code_dir = code_.directory(spec.code);
+  config.code_dir = bundle + "/function";
   config.runtimes_dir = options_.runtimes_dir;
+  config.secrets_dir = secrets->empty() ? std::string() : bundle + "/secrets";
+  config.host_id_base = *first_id;
+  config.seccomp = spec.seccomp != config::SeccompProfile::unconfined;
   config.netns_path = instance->netns_path();
   config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
   config.resources = spec.resources;
-  if (Status st = internal::write_bundle(bundle_dir(id), internal::build_oci_config(config)); !st) return st.error();
+  if (Status st = internal::write_bundle(bundle, internal::build_oci_config(config)); !st) return undo(st.error());
   return instance;
+}
+
+Result<internal::SecretFiles> ContainerRuntime::read_secrets(const store::Revision& revision) const {
+  internal::SecretFiles files;
+  for (const auto& name : revision.spec.secrets) {
+    auto values = secrets_ ? secrets_->read(name)
+                           : Result<std::map<std::string, std::string>>(make_error("no_secret_store", "fnd has no secret store"));
+    if (!values) {
+      internal::wipe(files);
+      return make_error(std::string(kSecretUnavailable),
+                        fmt::format("function '{}' cannot start without its secret '{}': {}", revision.function, name,
+                                    values.error().message), 502);
+    }
+    files[name] = std::move(*values);
+  }
+  return files;
+}
+
+Status ContainerRuntime::mount_code(const std::string& id, const std::string& code_dir, const std::string& target) {
+  auto idmap = ids_->code_idmap(id);
+  if (!idmap) return idmap.error();
+  return internal::bind_read_only(code_dir, target, *idmap);
+}
+
+Status ContainerRuntime::mount_secrets(const std::string& id, const internal::SecretFiles& secrets, const std::string& target) {
+  auto first_id = ids_->first_id(id);
+  if (!first_id) return host_error(fmt::format("instance {} holds no uid block", id));
+  auto mount = internal::make_secrets_mount(secrets, *first_id + internal::kFunctionUid);
+  if (!mount) return mount.error();
+  return internal::attach_mount(mount->get(), target);
 }
 
 asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const store::Revision& revision) {
@@ -227,6 +312,8 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start(const
   auto instance = std::move(*prepared);
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   if (Status launched = co_await launch(instance, -1, false); !launched) co_return launched.error();
+  // The container has its own mounts of the code and the secrets now: the host needs none.
+  detach_host_mounts(instance->id());
   if (Status ready = co_await become_ready(instance, deadline, ""); !ready) co_return ready.error();
   co_return instance;
 }
@@ -237,6 +324,8 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::create(cons
   auto instance = std::move(*prepared);
   instance->set_created_only(true);
   if (Status launched = co_await launch(instance, -1, true); !launched) co_return launched.error();
+  // Created means mounted: the container holds its own mounts of the code and the secrets.
+  detach_host_mounts(instance->id());
   co_return instance;
 }
 
@@ -269,6 +358,7 @@ asio::awaitable<Status> ContainerRuntime::become_ready(const std::shared_ptr<Ins
 
 asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_cell(config::RuntimeKind kind,
                                                                                     const config::ResourceLimits& limits) {
+  if (!ids_) co_return host_error("the container runtime was not checked before a stem cell started");
   auto args = process_args(kind, "", true, "(stem cell)");
   if (!args) co_return args.error();
   auto netns = internal::NetworkNamespace::create();
@@ -277,15 +367,26 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_
   auto instance = std::make_shared<Instance>(id, "", 0, limits.memory_bytes,
                                              std::make_unique<internal::NetworkNamespace>(std::move(*netns)),
                                              options_.port, InstanceOrigin::stem_cell);
+  auto first_id = ids_->acquire(id);
+  if (!first_id) co_return first_id.error();
 
+  // The code and the secrets come later, mounted on these shared points: they propagate into
+  // the running cell's /function and /run/secrets.
   std::string bundle = bundle_dir(id);
   std::string code_point = bundle + "/function";
+  std::string secrets_point = bundle + "/secrets";
   std::error_code ec;
   fs::create_directories(code_point, ec);
-  if (ec) co_return host_error(fmt::format("cannot create {}: {}", code_point, ec.message()));
-  if (Status st = internal::make_shared_mount_point(code_point); !st) {
-    fs::remove_all(bundle, ec);
-    co_return st.error();
+  if (!ec) fs::create_directories(secrets_point, ec);
+  if (ec) {
+    remove_bundle(id);
+    co_return host_error(fmt::format("cannot create {}: {}", bundle, ec.message()));
+  }
+  for (const auto& point : {code_point, secrets_point}) {
+    if (Status st = internal::make_shared_mount_point(point); !st) {
+      remove_bundle(id);
+      co_return st.error();
+    }
   }
   internal::ContainerConfig config;
   config.hostname = "fnd-cell";
@@ -294,18 +395,20 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_
   config.rootfs = rootfs_;
   config.code_dir = code_point;
   config.runtimes_dir = options_.runtimes_dir;
+  config.secrets_dir = secrets_point;
+  config.host_id_base = *first_id;
   config.netns_path = instance->netns_path();
   config.cgroups_path = fmt::format("/{}/{}", internal::kCgroupParent, cgroup_name(id));
   config.resources = limits;
   config.stem_cell = true;
   if (Status st = internal::write_bundle(bundle, internal::build_oci_config(config)); !st) {
-    remove_bundle(*instance);
+    remove_bundle(id);
     co_return st.error();
   }
 
   auto channel = internal::make_control_channel();
   if (!channel) {
-    remove_bundle(*instance);
+    remove_bundle(id);
     co_return channel.error();
   }
   instance->set_control_fd(channel->fnd_end.release());
@@ -339,8 +442,21 @@ asio::awaitable<Status> ContainerRuntime::specialize(const std::shared_ptr<Insta
   if (cell->origin() != InstanceOrigin::stem_cell || !cell->function().empty()) co_return unusable("a function has taken it already");
   if (cell->exit() || cell->state() != InstanceState::ready) co_return unusable("it is not running");
   if (!code_.contains(spec.code)) co_return code_missing(revision);
-  if (Status st = internal::bind_read_only(code_.directory(spec.code), bundle_dir(cell->id()) + "/function"); !st) {
+  auto secrets = read_secrets(revision);
+  if (!secrets) {
+    co_await stop(cell, true);  // taken from its pool, it would serve nobody
+    co_return secrets.error();
+  }
+  struct Wipe {
+    internal::SecretFiles& files;
+    ~Wipe() { internal::wipe(files); }
+  } wipe{*secrets};
+  const std::string bundle = bundle_dir(cell->id());
+  if (Status st = mount_code(cell->id(), code_.directory(spec.code), bundle + "/function"); !st) {
     co_return unusable(st.error().message);
+  }
+  if (!secrets->empty()) {
+    if (Status st = mount_secrets(cell->id(), *secrets, bundle + "/secrets"); !st) co_return unusable(st.error().message);
   }
   if (Status st = internal::set_limits(cgroup_name(cell->id()), spec.resources); !st) co_return unusable(st.error().message);
 
@@ -369,6 +485,7 @@ asio::awaitable<Status> ContainerRuntime::specialize(const std::shared_ptr<Insta
 
 bool ContainerRuntime::stem_cell_can_serve(const config::FunctionSpec& spec) {
   if (spec.runtime == config::RuntimeKind::binary) return false;
+  if (spec.seccomp == config::SeccompProfile::unconfined) return false;
   constexpr std::string_view kReadAtStartup[] = {"PYTHON", "NODE_", "UV_", "LD_", "GLIBC_TUNABLES", "MALLOC_", "LANG",
                                                   "LC_", "TZ"};
   for (const auto& [name, value] : spec.env) {
@@ -384,7 +501,7 @@ asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>
   auto out = internal::make_pipe();
   auto err = internal::make_pipe();
   if (!out || !err) {
-    remove_bundle(*instance);
+    remove_bundle(id);
     co_return (out ? err.error() : out.error());
   }
   live_[id] = instance;
@@ -401,7 +518,7 @@ asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>
     Error e = start_failure(*instance, pid ? "its process ended before fnd could watch it" : pid.error().message);
     instance->exited(InstanceExit{0, 0, false, false, false, false});
     co_await oci_->remove(id);
-    remove_bundle(*instance);
+    remove_bundle(id);
     live_.erase(id);
     instance->cleaned_up();
     co_return e;
@@ -412,13 +529,19 @@ asio::awaitable<Status> ContainerRuntime::launch(const std::shared_ptr<Instance>
   co_return Status{};
 }
 
-void ContainerRuntime::remove_bundle(const Instance& instance) {
-  std::string bundle = bundle_dir(instance.id());
-  // A stem cell's bundle holds mounts (its code): removing files through them would delete code.
-  if (instance.origin() == InstanceOrigin::stem_cell) internal::unmount_tree(bundle);
+void ContainerRuntime::detach_host_mounts(const std::string& id) {
+  internal::detach_mount(bundle_dir(id) + "/function");
+  internal::detach_mount(bundle_dir(id) + "/secrets");
+}
+
+void ContainerRuntime::remove_bundle(const std::string& id) {
+  std::string bundle = bundle_dir(id);
+  // A bundle may hold mounts (code, secrets): removing files through them would delete code.
+  internal::unmount_tree(bundle);
   std::error_code ec;
   fs::remove_all(bundle, ec);
   if (ec) spdlog::warn("cannot remove {}: {}", bundle, ec.message());
+  if (ids_) ids_->release(id);
 }
 
 asio::awaitable<Result<asio::ip::tcp::socket>> ContainerRuntime::wait_until_ready(const std::shared_ptr<Instance>& instance,
@@ -470,7 +593,7 @@ asio::awaitable<void> ContainerRuntime::follow(std::shared_ptr<Instance> instanc
   co_await internal::watch_exit(instance, cgroup, *children_, logs_);
   if (exit_listener_) exit_listener_(instance);
   co_await oci_->remove(instance->id());
-  remove_bundle(*instance);
+  remove_bundle(instance->id());
   live_.erase(instance->id());
   instance->cleaned_up();
 }

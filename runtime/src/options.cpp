@@ -9,6 +9,9 @@ void bind_options(config::OptionBinder& binder, RuntimeOptions& options) {
   binder.text("runtime.node", options.node);
   binder.duration("runtime.start_timeout", options.start_timeout);
   binder.duration("runtime.stop_timeout", options.stop_timeout);
+  binder.text("runtime.rootfs_dir", options.rootfs_dir);
+  binder.count("runtime.subuid_base", options.subuid_base, 4294967294u);
+  binder.count("runtime.subuid_count", options.subuid_count, 4294967294u);
 }
 
 }  // namespace fnd::runtime

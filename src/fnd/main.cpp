@@ -14,10 +14,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
-#include <functional>
-#include <optional>
 #include <fmt/format.h>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <spdlog/spdlog.h>
 
 #include "core/logging.hpp"
@@ -34,6 +37,7 @@
 #include "gateway/security_api.hpp"
 #include "options.hpp"
 #include "runtime/container_runtime.hpp"
+#include "runtime/secret_source.hpp"
 #include "scheduler/scheduling.hpp"
 #include "store/audit_log.hpp"
 #include "store/code_store.hpp"
@@ -55,6 +59,26 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
 namespace {
+
+// The runtime's view of the secret store: values of one secret, for an instance that starts.
+class StoredSecrets final : public fnd::runtime::SecretSource {
+ public:
+  explicit StoredSecrets(fnd::store::SecretStore& store) : store_(store) {}
+
+  fnd::Result<std::map<std::string, std::string>> read(std::string_view name) override {
+    auto secret = store_.get(std::string(name));
+    if (secret) return std::move(secret->values);
+    if (fnd::store::is_secret_not_found(secret.error())) {
+      return fnd::make_error(secret.error().code,
+                             fmt::format("there is no secret named '{0}'; create it (fnctl secret create {0} "
+                                         "--from-literal KEY=VALUE) or take it out of the function's secrets", name), 404);
+    }
+    return secret.error();
+  }
+
+ private:
+  fnd::store::SecretStore& store_;
+};
 
 struct Flags {
   std::string config_file;
@@ -160,7 +184,9 @@ int main(int argc, char** argv) {
   std::error_code ec;
   fs::create_directories(state_dir, ec);
   if (ec) fail(fmt::format("cannot create state dir {}: {}", state_dir, ec.message()));
-  fs::permissions(state_dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec, ec);
+  // Root's alone: the database, the secrets key, code and bundles. Instances reach their code
+  // through mounts, and the rootfs they resolve by path lives elsewhere (runtime.rootfs_dir).
+  fs::permissions(state_dir, fs::perms::owner_all, ec);
   int lock_fd = lock_state_dir(state_dir);
   (void)lock_fd;
   fs::remove(state_dir + "/fnd.addr", ec);
@@ -182,18 +208,20 @@ int main(int argc, char** argv) {
   fnd::store::LogStore logs(options.store.log_bytes_per_function);
   fnd::store::DiskReserve disk_reserve(state_dir + "/disk-reserve", options.store.disk_reserve);
 
-  fnd::runtime::ContainerRuntime runtime(io.get_executor(), options.runtime, code, logs);
   fnd::SteadyClock clock;
+  // Access: API tokens, encrypted secrets (the key outside the database) and the audit log.
+  auto master_key = fnd::store::MasterKey::load_or_create(state_dir + "/" + std::string(fnd::store::kMasterKeyFileName));
+  if (!master_key) fail(master_key.error().message);
+  fnd::store::SecretStore secrets(**database, std::move(*master_key), clock);
+  StoredSecrets secret_source(secrets);
+
+  fnd::runtime::ContainerRuntime runtime(io.get_executor(), options.runtime, code, logs, &secret_source);
   fnd::MetricsRegistry metrics;
   fnd::scheduler::Scheduling scheduling({io.get_executor(), blocking.get_executor(), runtime, repository, code,
                                          disk_reserve, logs, metrics, clock, host_memory_bytes()},
                                         options.scheduler);
   metrics.add_collector(render_process_metrics);
 
-  // Access: API tokens, encrypted secrets (the key outside the database) and the audit log.
-  auto master_key = fnd::store::MasterKey::load_or_create(state_dir + "/" + std::string(fnd::store::kMasterKeyFileName));
-  if (!master_key) fail(master_key.error().message);
-  fnd::store::SecretStore secrets(**database, std::move(*master_key), clock);
   fnd::store::TokenRepository tokens(**database, clock);
   fnd::store::AuditLog audit_log(**database);
   fnd::gateway::AccessControl access(tokens, options.gateway.admin_group);

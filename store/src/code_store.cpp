@@ -196,8 +196,9 @@ std::string sha256_digest(std::string_view data) {
 
 CodeStore::CodeStore(std::string root, CodeLimits limits) : root_(std::move(root)), limits_(limits) {
   fs::create_directories(root_);
-  fs::permissions(root_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                             fs::perms::others_read | fs::perms::others_exec);
+  // Code is for root and, through idmapped mounts, for the instances running it: never for the
+  // host's other users (older trees, made 0755, are kept out by this folder alone).
+  fs::permissions(root_, fs::perms::owner_all);
   // Unpacks cut off by a crash (.tmp-*) were never published; collected trees (.trash-*) were
   // already unpublished.
   for (const auto& e : fs::directory_iterator(root_)) {
@@ -258,7 +259,7 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
     fs::path at = tmp;
     for (const auto& part : rel) {
       at /= part;
-      if (::mkdir(at.c_str(), 0755) == 0) {
+      if (::mkdir(at.c_str(), 0700) == 0) {
         directories.push_back(at);
       } else if (errno != EEXIST) {
         return write_failure(root, at, "creating", errno);
@@ -319,12 +320,13 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
     }
     // A regular file: every write checked, synced, and its digest kept to verify it afterwards.
     const bool executable = (archive_entry_perm(entry) & 0111) != 0;
-    File fd(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, executable ? 0755 : 0644));
+    File fd(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, executable ? 0700 : 0600));
     if (fd.get() < 0) {
       if (errno == EEXIST) return unsafe(rel->string(), "appears twice in the archive");
       return write_failure(root, target, "creating", errno);
     }
-    ::fchmod(fd.get(), executable ? 0755 : 0644);  // the umask must not decide who may read code
+    // Owner only: instances read code through a mount that shows root's files as theirs.
+    ::fchmod(fd.get(), executable ? 0700 : 0600);
     DigestContextPtr context(EVP_MD_CTX_new());
     EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr);
     WrittenFile file{target};
@@ -358,7 +360,7 @@ Result<StoredCode> CodeStore::store_archive(std::string_view data) {
   for (const auto& dir : directories) {
     if (Status st = sync_directory(dir, root); !st) return st.error();
   }
-  ::chmod(tmp.c_str(), 0755);
+  ::chmod(tmp.c_str(), 0700);
   // Published in one step, complete: a crash before this leaves only a .tmp- folder.
   if (::rename(tmp.c_str(), directory(stored.digest).c_str()) != 0) {
     int err = errno;

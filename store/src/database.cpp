@@ -10,6 +10,7 @@
 
 #include "store/code_store.hpp"
 #include "connection.hpp"
+#include "private_files.hpp"
 
 namespace fnd::store {
 
@@ -175,6 +176,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, size_t
   std::error_code ec;
   const bool existed = std::filesystem::exists(path, ec);
   const bool was_empty = !existed || std::filesystem::file_size(path, ec) == 0;
+  internal::make_database_files_private(path);
   auto conn = std::make_unique<internal::Connection>();
   conn->path = path;
   sqlite3* raw = nullptr;

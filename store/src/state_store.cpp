@@ -27,6 +27,7 @@
 #include "core/names.hpp"
 #include "group_commit_writer.hpp"
 #include "prepared_statement.hpp"
+#include "private_files.hpp"
 #include "wall_clock.hpp"
 
 namespace fnd::store {
@@ -914,6 +915,7 @@ Result<std::unique_ptr<internal::StateReader>> open_reader(const std::string& pa
 Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path, const StateStoreOptions& options,
                                                      const Clock& clock, SystemTime wall_at_start) {
   if (Status st = validate(options); !st) return st.error();
+  internal::make_database_files_private(path);
   auto write = open_connection(path);
   if (!write) return write.error();
   Connection& w = **write;

@@ -215,8 +215,10 @@ TEST_CASE("the local socket lets in root and the admin group only", "[integratio
   CHECK((info.st_mode & 0007) == 0);  // nothing for others
   // A host user that is neither root nor in the group cannot even connect.
   CHECK(as_nobody([&] { return connect_unix(fnd.api_socket()); }) == 1);
-  // Were the socket opened to everyone by mistake, fnd itself still refuses the user.
+  // Were the socket (and the state dir holding it here) opened to everyone by mistake, fnd
+  // itself still refuses the user.
   REQUIRE(::chmod(fnd.api_socket().c_str(), 0666) == 0);
+  REQUIRE(::chmod(fnd.state_dir().c_str(), 0711) == 0);
   std::string socket = fnd.api_socket();
   int verdict = as_nobody([&] {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -41,7 +42,6 @@ namespace {
 constexpr auto kReadyTimeout = 10s;
 constexpr auto kReadyPollInterval = 5ms;
 constexpr auto kStopTimeout = 30s;
-constexpr uid_t kFunctionUid = 65534;  // instances run as nobody
 constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
 
 struct CurlEasyDeleter {
@@ -211,23 +211,15 @@ std::vector<pid_t> all_pids() {
   return pids;
 }
 
-// A live (not zombie) process of the function user. Zombies are excluded: with fnd killed,
-// nobody may reap an instance's exited processes, yet they hold no resources.
-bool is_live_function_process(pid_t pid) {
+// A live (not zombie) process. Zombies are excluded: with fnd killed, nobody may reap an
+// instance's exited processes, yet they hold no resources.
+bool is_live_process(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
-  bool live = false;
-  bool function_user = false;
   while (std::getline(status, line)) {
-    if (line.starts_with("State:")) live = line.find('Z') == std::string::npos;
-    if (line.starts_with("Uid:")) {
-      std::istringstream fields(line.substr(4));
-      uid_t real_uid = 0;
-      fields >> real_uid;
-      function_user = real_uid == kFunctionUid;
-    }
+    if (line.starts_with("State:")) return line.find('Z') == std::string::npos;
   }
-  return live && function_user;
+  return false;
 }
 
 bool mentions_any(const std::string& text, const std::set<std::string>& ids) {
@@ -561,8 +553,28 @@ Daemon::~Daemon() {
   remove_state_dir();
 }
 
+namespace {
+
+// Detaches every mount at or below `dir`, deepest first: what a killed fnd left there (a stem
+// cell's code and secrets mount points) would otherwise outlive the test's state dir.
+void detach_mounts_under(const std::string& dir) {
+  std::vector<std::string> points;
+  std::istringstream mountinfo(read_whole_file("/proc/self/mountinfo"));
+  for (std::string line; std::getline(mountinfo, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point;
+    fields >> id >> parent >> device >> root >> point;
+    if (point == dir || point.starts_with(dir + "/")) points.push_back(point);
+  }
+  std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  for (const auto& point : points) ::umount2(point.c_str(), MNT_DETACH);
+}
+
+}  // namespace
+
 void Daemon::remove_state_dir() {
   std::error_code ec;
+  detach_mounts_under(state_dir_ + "/instances");
   if (options_.state_dir.empty()) {
     fs::remove_all(state_dir_, ec);
     return;
@@ -578,8 +590,10 @@ void Daemon::start() {
   // FND_TEST_FND runs the tests against another fnd binary (e.g. an older build, to see a
   // regression test fail before its fix).
   const char* binary_override = std::getenv("FND_TEST_FND");
-  const bool overridden = binary_override && *binary_override;
-  std::string binary = overridden ? binary_override : FND_BINARY;
+  const char* has_access_control = std::getenv("FND_TEST_FND_HAS_AUTH");
+  std::string binary = binary_override && *binary_override ? binary_override : FND_BINARY;
+  // An older fnd is taken to predate the local socket and tokens, unless said otherwise.
+  const bool overridden = binary != FND_BINARY && !(has_access_control && *has_access_control == '1');
   std::vector<std::string> args{binary, "--state-dir", state_dir_, "--listen", options_.listen, "--log-level", "debug"};
   // A socket of its own (the default one is the host's), unless the test passes another.
   if (std::find(options_.extra_args.begin(), options_.extra_args.end(), "--api-socket") == options_.extra_args.end() &&
@@ -820,7 +834,7 @@ Leftovers Daemon::leftovers(const std::set<std::string>& instance_ids) const {
     }
   }
   for (pid_t pid : all_pids()) {
-    if (!is_live_function_process(pid)) continue;
+    if (!is_live_process(pid)) continue;
     std::string cgroups = read_whole_file("/proc/" + std::to_string(pid) + "/cgroup");
     if (mentions_any(cgroups, instance_ids)) {
       ++found.processes;

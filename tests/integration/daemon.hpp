@@ -3,7 +3,8 @@
 // then removes the state dir, so a failing test leaves neither a daemon nor containers behind.
 // FND_TEST_KEEP_STATE=1 keeps the state dirs (fnd.log, bundles) for debugging.
 // FND_TEST_FND and FND_TEST_FNCTL run the tests against other binaries (an older build, to see a
-// regression test fail before its fix).
+// regression test fail before its fix); FND_TEST_FND_HAS_AUTH=1 says that fnd has the local
+// socket and tokens already (the fixture then makes its admin token as with its own build).
 //
 // Not thread-safe, except for http(), stream_get() and the free functions, which may run on
 // several threads at once (used to send parallel requests).
@@ -78,7 +79,7 @@ struct Leftovers {
   size_t containers = 0;             // known to crun under the state dir's OCI root
   size_t bundles = 0;                // entries in STATE/instances
   size_t cgroups = 0;                // cgroup dirs named after one of the instances, in any hierarchy
-  size_t processes = 0;              // live processes of uid 65534 inside one of the instances' cgroups
+  size_t processes = 0;              // live processes inside one of the instances' cgroups
   std::vector<std::string> details;  // one line per leftover, for failure messages
 
   bool none() const { return containers == 0 && bundles == 0 && cgroups == 0 && processes == 0; }

@@ -42,6 +42,9 @@ class CodeStore {
   bool contains(std::string_view digest) const;
   // The directory holding the unpacked code of `digest`.
   std::string directory(std::string_view digest) const;
+  // The directory holding every tree (mode 0700: code is readable by root only, and by
+  // instances through their idmapped mounts).
+  const std::string& root() const { return root_; }
   const CodeLimits& limits() const { return limits_; }
   // How many code trees are stored.
   size_t tree_count() const;

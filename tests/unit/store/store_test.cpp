@@ -117,7 +117,7 @@ TEST_CASE("revisions are immutable and identical specs make no new revision", "[
   CHECK_FALSE(*repo.remove("hello"));
 }
 
-TEST_CASE("code is stored content-addressed and world-readable", "[unit]") {
+TEST_CASE("code is stored content-addressed and readable by its owner only", "[unit]") {
   TempDir dir;
   fnd::store::CodeStore store((dir.path / "code").string(), {});
   std::string archive = make_tar_gz({{"main.py", AE_IFREG, "def handle(req): return 'hi'\n"},
@@ -130,7 +130,11 @@ TEST_CASE("code is stored content-addressed and world-readable", "[unit]") {
   CHECK(stored->files == 2);
   fs::path root = store.directory(stored->digest);
   CHECK(fs::exists(root / "lib/util.py"));
-  CHECK((fs::status(root / "main.py").permissions() & fs::perms::others_read) != fs::perms::none);
+  // Instances read it through idmapped mounts that show root's files as theirs; host users not at all.
+  CHECK(fs::status(root / "main.py").permissions() == (fs::perms::owner_read | fs::perms::owner_write));
+  CHECK(fs::status(root / "lib").permissions() == fs::perms::owner_all);
+  CHECK(fs::status(root).permissions() == fs::perms::owner_all);
+  CHECK(fs::status(dir.path / "code").permissions() == fs::perms::owner_all);
   auto again = store.store_archive(archive);
   REQUIRE(again.ok());
   CHECK(again->digest == stored->digest);
