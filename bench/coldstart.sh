@@ -26,7 +26,7 @@ gcc -O2 -pthread -o "$BENCH_WORK/binary/server" bench/functions/ok/server.c
 
 # metric SERIES: its value in fnd's /metrics (0 when absent).
 metric() {
-  curl -s "$URL/metrics" | awk -v s="$1" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
+  api /metrics | awk -v s="$1" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
 }
 
 # pool_ready RUNTIME: whether the runtime's warm pool holds a ready cell or container.

@@ -14,14 +14,29 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT INT TERM
 
-# fnd_start [fnd flags...]: starts fnd on a free port with a private state dir; sets URL, FNCTL_URL.
+# fnd_start [fnd flags...]: starts fnd on a free port with a private state dir; sets URL. fnctl
+# talks to it over its local socket (root needs no token there) and `api GET PATH` reaches its
+# management API and /metrics the same way; an fnd from before the local socket gets FNCTL_URL.
 fnd_start() {
-  "$FND" --state-dir "$BENCH_WORK/state" --listen 127.0.0.1:0 "$@" >"$BENCH_WORK/fnd.log" 2>&1 &
+  socket_flag=""
+  if "$FND" --help 2>/dev/null | grep -q -- --api-socket; then socket_flag="--api-socket $BENCH_WORK/api.sock"; fi
+  # shellcheck disable=SC2086 # socket_flag is empty or two words
+  "$FND" --state-dir "$BENCH_WORK/state" --listen 127.0.0.1:0 $socket_flag "$@" >"$BENCH_WORK/fnd.log" 2>&1 &
   FND_PID=$!
   for _ in $(seq 1 400); do [ -s "$BENCH_WORK/state/fnd.addr" ] && break; sleep 0.025; done
   [ -s "$BENCH_WORK/state/fnd.addr" ] || { cat "$BENCH_WORK/fnd.log"; exit 1; }
   URL="http://$(cat "$BENCH_WORK/state/fnd.addr")"
-  export FNCTL_URL="$URL"
+  if [ -n "$socket_flag" ]; then
+    export FNCTL_SOCKET="$BENCH_WORK/api.sock"
+    unset FNCTL_URL
+  else
+    export FNCTL_URL="$URL"
+  fi
+}
+
+# api PATH: GET fnd's management API or /metrics (over the local socket when it has one).
+api() {
+  if [ -n "${FNCTL_SOCKET:-}" ]; then curl -s --unix-socket "$FNCTL_SOCKET" "http://localhost$1"; else curl -s "$URL$1"; fi
 }
 
 # instance_pids NAME: pids of the function's running instances.
