@@ -3,6 +3,8 @@
 #include <boost/asio.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <functional>
+#include <string>
 #include <fmt/format.h>
 
 #include "client_stream.hpp"
@@ -107,7 +109,17 @@ asio::awaitable<bool> Router::handle_other(Request& request, Route route, Client
   // Everything below needs to know who is asking.
   auto principal = access_.authenticate(request, connection, std::chrono::system_clock::now());
   if (!principal) co_return co_await write_error(client, principal.error(), version, keep_alive);
-  const Caller caller{*principal, access_};
+  // A refused change is worth an audit entry (who tried what); a refused read is not.
+  const bool changes = request.method() != http::verb::get && request.method() != http::verb::head &&
+                       route.kind != RouteKind::metrics;
+  std::string path(route.rest.substr(0, route.rest.find('?')));
+  auto record_refusal = [this, &principal, &path](Permission permission, std::string_view function, const Error& error) {
+    handlers_.audit.record(*principal, fmt::format("refused:{}", permission_name(permission)),
+                           function.empty() ? path : std::string(function), error);
+  };
+  std::function<void(Permission, std::string_view, const Error&)> on_refused;
+  if (changes) on_refused = record_refusal;
+  const Caller caller{*principal, access_, std::move(on_refused)};
   switch (route.kind) {
     case RouteKind::metrics:
       if (!options_.metrics_public) {

@@ -261,7 +261,7 @@ int main(int argc, char** argv) {
   fnd::gateway::EventsApi events_api(events, &async_invocations, audit);
   metrics.add_collector([&events](std::string& out) { events.render_metrics(out); });
   fnd::gateway::AdminApi admin(**database, state_dir, blocking.get_executor());
-  fnd::gateway::Router router({api, admin, security, invocations, events_api}, access, metrics, options.gateway,
+  fnd::gateway::Router router({api, admin, security, invocations, events_api, audit}, access, metrics, options.gateway,
                               options.store.code.max_archive_bytes);
   fnd::gateway::HttpServer server(io.get_executor(), options.gateway, router);
 

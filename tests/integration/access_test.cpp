@@ -367,6 +367,14 @@ TEST_CASE("every change is in the audit log with who made it; secrets go in and 
   CHECK(audit.exit_code == 0);
   CHECK(contains(audit.out, "secret.put"));
   CHECK(fnd.http_as(deployer, "GET", "/api/v1/audit").status == 403);
+  // A refused change is recorded too (who tried what); a refused read is not.
+  CHECK(fnd.http_as(deployer, "POST", "/api/v1/tokens", R"({"name":"x","role":"admin"})",
+                    {{"Content-Type", "application/json"}}).status == 403);
+  CHECK(wait_until([&] {
+    HttpAnswer refused = fnd.http("GET", "/api/v1/audit?action=refused:tokens.manage");
+    return contains(refused.body, "\"token:ci\"") && contains(refused.body, "\"forbidden\"");
+  }, 5s));
+  CHECK_FALSE(contains(fnd.http("GET", "/api/v1/audit").body, "refused:audit.read"));
 
   // The value is in neither the database's bytes nor the log.
   std::ifstream db(fnd.state_dir() + "/fnd.db", std::ios::binary);

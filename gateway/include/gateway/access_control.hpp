@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,8 +95,12 @@ class AccessControl {
 struct Caller {
   const Principal& principal;
   const AccessControl& access;
+  // Told of every refusal (the router records refused changes in the audit log); may be empty.
+  std::function<void(Permission, std::string_view function, const Error&)> on_refused = {};
   Status may(Permission permission, std::string_view function = {}) const {
-    return access.authorize(principal, permission, function);
+    Status allowed = access.authorize(principal, permission, function);
+    if (!allowed && on_refused) on_refused(permission, function, allowed.error());
+    return allowed;
   }
 };
 

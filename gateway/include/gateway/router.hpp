@@ -45,6 +45,7 @@ class Router final : public RequestHandler {
     SecurityApi& security;
     InvocationHandler& invocations;
     EventsApi& events;
+    AuditTrail& audit;  // refused changes are recorded too
   };
   // `code_archive_limit` is the store's (limits.max_code_archive): the body limit of code uploads.
   Router(Handlers handlers, AccessControl& access, const MetricsRegistry& metrics, const GatewayOptions& options,
