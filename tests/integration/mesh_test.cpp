@@ -289,8 +289,8 @@ TEST_CASE("a function keeps its own state through the mesh: PUT, GET, DELETE wit
   INFO(listed.body);
   REQUIRE(listed.status == 200);
   std::vector<std::string> keys;
-  for (const auto& item : json::parse(listed.body).at("keys").as_array())
-    keys.push_back(json::value_to<std::string>(item.at("key")));
+  const json::value page = json::parse(listed.body);
+  for (const auto& item : page.at("keys").as_array()) keys.push_back(json::value_to<std::string>(item.at("key")));
   CHECK(keys == std::vector<std::string>{"cart-3", "cart-4", "cart-new"});
 
   // Deletes, with and without a precondition.
@@ -438,6 +438,39 @@ TEST_CASE("a stem cell's mesh answers 503 until a function takes it, then at the
 
   // The cell's listener now speaks for the function: its store, its key.
   CHECK(get_inside(fnd, cell, "/v1/state/boot") == "200 at-import");
+}
+
+TEST_CASE("a pre-created container's mesh listens before its process starts, as its function", "[integration][mesh]") {
+  DaemonOptions options = with_python_cell();
+  options.config_yaml = "scheduler:\n  stem_cells:\n    python3: 0\n    shell: 0\n    node: 0\n";
+  Daemon fnd(options);
+  // Env the interpreter reads at start keeps a function off stem cells: a container is created ahead.
+  fnd.deploy("ahead", {{"main.py", kAtImport}},
+             R"({"runtime":"python3","handler":"main.handle","env":{"PYTHONHASHSEED":"1"}})");
+  REQUIRE(wait_until([&] { return metric(fnd, "fnd_precreated_containers") == 1; }, 20s, 50ms));
+  CommandResult listing = run_command({"crun", "--root", fnd.state_dir() + "/oci", "list"});
+  std::string created;
+  std::istringstream lines(listing.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string id, pid, status;
+    fields >> id >> pid >> status;
+    if (id.starts_with("ahead-") && status == "created") created = id;
+  }
+  INFO(listing.out);
+  REQUIRE_FALSE(created.empty());
+  // Nothing of the function runs yet, but its mesh answers for it already.
+  std::string before = get_inside(fnd, created, "/v1/state/boot");
+  CHECK(before.starts_with("404 "));
+  CHECK(contains(before, "state_key_not_found"));
+
+  HttpAnswer answer = fnd.invoke("ahead");
+  INFO(answer.body << "\nfnd log:\n" << fnd.log());
+  CHECK(answer.status == 200);
+  CHECK(answer.body.starts_with(R"(201 {"key":"boot","etag":)"));
+  auto described = fnd.describe("ahead");
+  CHECK(described.at("instances").as_array().at(0).at("origin").as_string() == "pre-created");
+  CHECK(fnd.instance_ids("ahead") == std::set<std::string>{created});
 }
 
 TEST_CASE("the mesh costs no thread per instance: 20 instances, each using it, add no threads to fnd",
