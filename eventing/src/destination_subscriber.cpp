@@ -1,5 +1,6 @@
 #include "eventing/destination_subscriber.hpp"
 
+#include <fmt/format.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -9,11 +10,11 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <fmt/format.h>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "answer_sink.hpp"
 #include "eventing/delivery.hpp"
 #include "eventing/http_binding.hpp"
 #include "eventing/trigger.hpp"
@@ -35,57 +36,7 @@ struct DestinationSubscriber::Tls {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// What the subscriber answered, kept for the verdict: the status, Retry-After, the start of the
-// body and, for a 2xx carrying one, the reply event.
-AttemptResult read_answer(unsigned status, const HttpHeaderFields& headers, const std::string& body) {
-  AttemptResult result;
-  result.status = static_cast<int>(status);
-  result.body = body.substr(0, kMaxResponseBodyKept);
-  bool carries_event = false;
-  for (const auto& [name, value] : headers) {
-    if (iequals(name, "retry-after")) result.retry_after = parse_retry_after(value, std::chrono::system_clock::now());
-    if (iequals(name, "ce-specversion")) carries_event = true;
-    if (iequals(name, "content-type") && value.find("application/cloudevents") != std::string::npos) carries_event = true;
-  }
-  if (status >= 200 && status < 300 && carries_event) {
-    if (auto events = from_http(headers, body); events && events->size() == 1) result.reply = std::move((*events)[0]);
-  }
-  return result;
-}
-
-AttemptResult failed(std::string_view code) {
-  AttemptResult result;
-  result.error = std::string(code);
-  return result;
-}
-
-// Collects a function's answer (up to kMaxSubscriberAnswer bytes of body).
-class AnswerSink final : public scheduler::ResponseSink {
- public:
-  asio::awaitable<bool> begin(const scheduler::ResponseHead& head, std::string_view body, bool last) override {
-    status_ = head.status;
-    for (const auto& field : head.headers) headers_.emplace_back(std::string(field.name), std::string(field.value));
-    return more(body, last);
-  }
-  asio::awaitable<bool> more(std::string_view body, bool last) override {
-    const size_t room = kMaxSubscriberAnswer - std::min(kMaxSubscriberAnswer, body_.size());
-    body_.append(body.substr(0, room));
-    (void)last;
-    co_return true;
-  }
-  AttemptResult result() const { return read_answer(status_, headers_, body_); }
-
- private:
-  unsigned status_ = 0;
-  HttpHeaderFields headers_;
-  std::string body_;
-};
+using internal::failed;
 
 struct ParsedUrl {
   bool https = false;
@@ -114,7 +65,8 @@ std::optional<ParsedUrl> parse_url(std::string_view url) {
     const size_t close = authority.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     out.host = std::string(authority.substr(1, close - 1));
-    if (close + 1 < authority.size() && authority[close + 1] == ':') out.port = std::string(authority.substr(close + 2));
+    if (close + 1 < authority.size() && authority[close + 1] == ':')
+      out.port = std::string(authority.substr(close + 2));
   } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
     out.host = std::string(authority.substr(0, colon));
     out.port = std::string(authority.substr(colon + 1));
@@ -142,14 +94,15 @@ asio::awaitable<AttemptResult> exchange(Stream& stream, http::request<http::stri
   if (write_ec) co_return failed(write_ec == beast::error::timeout ? kAttemptTimeout : kConnectionFailed);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(kMaxSubscriberAnswer);
+  parser.body_limit(internal::kMaxAnswerBody);
   auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
   if (read_ec && !(read_ec == http::error::body_limit && parser.is_header_done())) {
     co_return failed(read_ec == beast::error::timeout ? kAttemptTimeout : kConnectionFailed);
   }
   HttpHeaderFields headers;
-  for (const auto& field : parser.get()) headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  co_return read_answer(parser.get().result_int(), headers, parser.get().body());
+  for (const auto& field : parser.get())
+    headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  co_return internal::read_answer(parser.get().result_int(), headers, parser.get().body());
 }
 
 }  // namespace
@@ -162,9 +115,12 @@ DestinationSubscriber::~DestinationSubscriber() = default;
 asio::awaitable<AttemptResult> DestinationSubscriber::deliver(const Destination& destination, const CloudEvent& event,
                                                               std::chrono::milliseconds timeout) {
   switch (destination.kind) {
-    case DestinationKind::function: return to_function(destination.target, event, timeout);
-    case DestinationKind::url: return to_url(destination.target, event, timeout);
-    case DestinationKind::kafka: break;
+    case DestinationKind::function:
+      return to_function(destination.target, event, timeout);
+    case DestinationKind::url:
+      return to_url(destination.target, event, timeout);
+    case DestinationKind::kafka:
+      break;
   }
   return [](std::string topic) -> asio::awaitable<AttemptResult> {
     AttemptResult result = failed(kNoKafkaSink);
@@ -185,7 +141,7 @@ asio::awaitable<AttemptResult> DestinationSubscriber::to_function(const std::str
   request.target = "/";
   request.headers = headers;
   request.body = message.body;
-  AnswerSink sink;
+  internal::AnswerSink sink;
   scheduler::InvocationOutcome outcome = co_await invoker_.invoke(name, request, sink);
   if (outcome.error) {
     AttemptResult result;
@@ -193,7 +149,8 @@ asio::awaitable<AttemptResult> DestinationSubscriber::to_function(const std::str
     // capacity, 504 timeout): the same statuses a caller over HTTP would see.
     result.status = outcome.error->http_status;
     result.body = outcome.error->message.substr(0, kMaxResponseBodyKept);
-    if (outcome.error->retry_after_seconds > 0) result.retry_after = std::chrono::seconds(outcome.error->retry_after_seconds);
+    if (outcome.error->retry_after_seconds > 0)
+      result.retry_after = std::chrono::seconds(outcome.error->retry_after_seconds);
     co_return result;
   }
   if (!outcome.complete) co_return failed(kConnectionFailed);
@@ -222,7 +179,8 @@ asio::awaitable<AttemptResult> DestinationSubscriber::to_url(const std::string& 
   beast::ssl_stream<beast::tcp_stream> tls(std::move(tcp), tls_->context);
   SSL_set_tlsext_host_name(tls.native_handle(), parsed->host.c_str());
   tls.set_verify_callback(asio::ssl::host_name_verification(parsed->host));
-  auto [handshake_ec] = co_await tls.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+  auto [handshake_ec] =
+      co_await tls.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
   if (handshake_ec) co_return failed(handshake_ec == beast::error::timeout ? kAttemptTimeout : kConnectionFailed);
   co_return co_await exchange(tls, request);
 }

@@ -1,5 +1,8 @@
 #include "eventing/event_router.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -8,16 +11,19 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <fmt/format.h>
+#include <iterator>
 #include <memory>
 #include <optional>
-#include <type_traits>
 #include <random>
-#include <spdlog/spdlog.h>
+#include <type_traits>
 #include <utility>
 
 #include "core/json.hpp"
+#include "core/metrics.hpp"
+#include "core/time.hpp"
+#include "eventing/cron.hpp"
 #include "eventing/event_format.hpp"
+#include "eventing/filter.hpp"
 
 namespace fnd::eventing {
 
@@ -28,6 +34,7 @@ namespace {
 
 constexpr std::string_view kBrokerKind = "broker";
 constexpr std::string_view kTriggerKind = "trigger";
+constexpr std::string_view kCronStateKind = "cron-last-firing";
 
 using AppendResult = Result<std::vector<store::AppendOutcome>>;
 
@@ -51,13 +58,19 @@ asio::awaitable<AppendResult> append_durably(store::EventLog& log, asio::any_io_
 template <typename F>
 asio::awaitable<std::invoke_result_t<F>> on_blocking(asio::any_io_executor blocking_executor, F work) {
   using Out = std::optional<std::invoke_result_t<F>>;  // co_spawn wants a default-constructible result
-  Out out = co_await asio::co_spawn(blocking_executor, [&work]() -> asio::awaitable<Out> { co_return work(); },
-                                    asio::use_awaitable);
+  Out out = co_await asio::co_spawn(
+      blocking_executor, [&work]() -> asio::awaitable<Out> { co_return work(); }, asio::use_awaitable);
   co_return std::move(*out);
 }
 
 asio::awaitable<void> stop_dispatcher(TriggerDispatcher* dispatcher) {
   if (dispatcher != nullptr) co_await dispatcher->stop();
+}
+
+Error reserved(std::string_view what, std::string_view name) {
+  return make_error(
+      std::string(kReservedName),
+      fmt::format("{} names starting with '{}' are fnd's own; '{}' cannot be used", what, kReservedPrefix, name), 422);
 }
 
 Error broker_not_found(std::string_view name) {
@@ -75,13 +88,14 @@ EventRouter::~EventRouter() = default;
 Status EventRouter::load() {
   auto stored_brokers = services_.resources.list(kBrokerKind);
   if (!stored_brokers) return stored_brokers.error();
-  for (const auto& resource : *stored_brokers) brokers_[resource.name] = Broker{BrokerSpec{resource.name}, 0};
-  if (!brokers_.contains(kDefaultBroker)) {
-    BrokerSpec spec{std::string(kDefaultBroker)};
+  for (const auto& resource : *stored_brokers) brokers_[resource.name] = Broker{BrokerSpec{resource.name}};
+  for (std::string_view always : {kDefaultBroker, kAsyncBroker}) {
+    if (brokers_.contains(always)) continue;
+    BrokerSpec spec{std::string(always)};
     if (auto put = services_.resources.put(kBrokerKind, spec.name, json::serialize(broker_to_json(spec))); !put) {
       return put.error();
     }
-    brokers_[spec.name] = Broker{spec, 0};
+    brokers_[spec.name] = Broker{spec};
   }
   for (auto& [name, broker] : brokers_) {
     auto head = services_.log.head(name);
@@ -110,17 +124,30 @@ Status EventRouter::load() {
   return {};
 }
 
-std::unique_ptr<TriggerDispatcher> EventRouter::make_dispatcher(const TriggerSpec& spec) {
-  DispatcherServices services{services_.log,        services_.executor, services_.blocking_executor,
-                              services_.subscriber, *this,              services_.clock,
-                              sleeper_};
+std::unique_ptr<TriggerDispatcher> EventRouter::make_dispatcher(const TriggerSpec& declared) {
+  TriggerSpec spec = declared;
+  if (spec.schedule) {
+    // A cron trigger delivers its own firings only (and then whatever its filters allow).
+    Filter own;
+    own.kind = FilterKind::exact;
+    own.attributes.emplace("type", std::string(kCronEventType));
+    own.attributes.emplace("source", cron_event_source(spec.name));
+    spec.filters.insert(spec.filters.begin(), std::move(own));
+  }
+  DispatcherServices services{
+      services_.log, services_.executor, services_.blocking_executor, services_.subscriber, *this, services_.clock,
+      sleeper_};
   services.random_seed = std::random_device{}();  // jitter differs between triggers and runs
-  return std::make_unique<TriggerDispatcher>(spec, services);
+  auto dispatcher = std::make_unique<TriggerDispatcher>(spec, services);
+  return dispatcher;
 }
 
 void EventRouter::start() {
   started_ = true;
-  for (auto& [name, trigger] : triggers_) trigger.dispatcher->start();
+  for (auto& [name, trigger] : triggers_) {
+    trigger.dispatcher->start();
+    start_cron(name, trigger);
+  }
   asio::co_spawn(services_.executor, compact_periodically(), asio::detached);
 }
 
@@ -143,6 +170,9 @@ asio::awaitable<void> EventRouter::compact_periodically() {
 asio::awaitable<void> EventRouter::stop() {
   started_ = false;
   maintenance_.cancel();
+  for (auto& [name, trigger] : triggers_) {
+    if (trigger.cron_timer) trigger.cron_timer->cancel();
+  }
   for (auto& [name, trigger] : triggers_) co_await trigger.dispatcher->stop();
 }
 
@@ -162,11 +192,12 @@ void EventRouter::notify(const std::string& broker) {
 }
 
 asio::awaitable<Result<std::vector<store::AppendOutcome>>> EventRouter::publish(std::string broker,
-                                                                               std::vector<CloudEvent> events) {
+                                                                                std::vector<CloudEvent> events) {
   auto found = brokers_.find(broker);
   if (found == brokers_.end()) co_return broker_not_found(broker);
   const uint64_t backlog = found->second.head - std::min(found->second.head, slowest_cursor(broker));
   if (backlog + events.size() > options_.max_backlog) {
+    found->second.refused += events.size();
     Error full = make_error(std::string(kBacklogFull),
                             fmt::format("broker '{}' holds {} events its triggers have not finished "
                                         "(eventing.max_backlog is {}); retry later",
@@ -180,13 +211,20 @@ asio::awaitable<Result<std::vector<store::AppendOutcome>>> EventRouter::publish(
   for (const auto& event : events) {
     records.push_back({std::string(event.id()), std::string(event.source()), to_json(event)});
   }
+  const size_t count = records.size();
   AppendResult appended = co_await append_durably(services_.log, services_.executor, broker, std::move(records));
-  if (!appended) co_return appended;
   // The broker may have been deleted while the append was under way; its events stay in the log.
-  if (auto again = brokers_.find(broker); again != brokers_.end()) {
-    for (const auto& outcome : *appended) again->second.head = std::max(again->second.head, outcome.offset);
-    notify(broker);
+  auto again = brokers_.find(broker);
+  if (again == brokers_.end()) co_return appended;
+  if (!appended) {
+    again->second.refused += count;
+    co_return appended;
   }
+  for (const auto& outcome : *appended) {
+    again->second.head = std::max(again->second.head, outcome.offset);
+    ++(outcome.duplicate ? again->second.duplicates : again->second.accepted);
+  }
+  notify(broker);
   co_return appended;
 }
 
@@ -199,18 +237,22 @@ asio::awaitable<Status> EventRouter::publish(const std::string& broker, const Cl
 
 asio::awaitable<Result<bool>> EventRouter::put_broker(BrokerSpec spec) {
   if (Status valid = validate_broker_name(spec.name); !valid) co_return valid.error();
+  if (spec.name.starts_with(kReservedPrefix)) co_return reserved("broker", spec.name);
   auto put = services_.resources.put(kBrokerKind, spec.name, json::serialize(broker_to_json(spec)));
   if (!put) co_return put.error();
   if (!brokers_.contains(spec.name)) {
     auto head = services_.log.head(spec.name);  // a broker made again finds its old events' offsets
-    brokers_[spec.name] = Broker{spec, head ? *head : 0};
+    Broker& added = brokers_[spec.name];
+    added.spec = spec;
+    added.head = head ? *head : 0;
   }
   co_return *put;
 }
 
 asio::awaitable<Status> EventRouter::delete_broker(std::string name) {
-  if (name == kDefaultBroker) {
-    co_return make_error(std::string(kBrokerInUse), "the default broker cannot be deleted", 409);
+  if (name == kDefaultBroker || name.starts_with(kReservedPrefix)) {
+    co_return make_error(std::string(kBrokerInUse), fmt::format("broker '{}' is fnd's own and cannot be deleted", name),
+                         409);
   }
   if (!brokers_.contains(name)) co_return broker_not_found(name);
   std::vector<std::string> followers;
@@ -218,10 +260,10 @@ asio::awaitable<Status> EventRouter::delete_broker(std::string name) {
     if (trigger.dispatcher->spec().broker == name) followers.push_back(trigger_name);
   }
   if (!followers.empty()) {
-    co_return make_error(std::string(kBrokerInUse),
-                         fmt::format("broker '{}' is followed by triggers {}; delete them first", name,
-                                     fmt::join(followers, ", ")),
-                         409);
+    co_return make_error(
+        std::string(kBrokerInUse),
+        fmt::format("broker '{}' is followed by triggers {}; delete them first", name, fmt::join(followers, ", ")),
+        409);
   }
   auto removed = services_.resources.remove(kBrokerKind, name);
   if (!removed) co_return removed.error();
@@ -247,12 +289,15 @@ std::optional<BrokerStatus> EventRouter::broker(std::string_view name) const {
 
 asio::awaitable<Result<bool>> EventRouter::put_trigger(TriggerSpec spec) {
   if (Status valid = validate(spec); !valid) co_return valid.error();
+  if (spec.name.starts_with(kReservedPrefix)) co_return reserved("trigger", spec.name);
   if (!brokers_.contains(spec.broker)) co_return broker_not_found(spec.broker);
   const bool to_kafka = spec.subscriber.kind == DestinationKind::kafka ||
                         (spec.dead_letter && spec.dead_letter->kind == DestinationKind::kafka);
   if (to_kafka) {
-    co_return make_error(std::string(kInvalidTrigger), "kafka: destinations are not available yet; deliver to a "
-                                                       "function or a URL", 422);
+    co_return make_error(std::string(kInvalidTrigger),
+                         "kafka: destinations are not available yet; deliver to a "
+                         "function or a URL",
+                         422);
   }
   auto put = services_.resources.put(kTriggerKind, spec.name, json::serialize(trigger_to_json(spec)));
   if (!put) co_return put.error();
@@ -262,6 +307,7 @@ asio::awaitable<Result<bool>> EventRouter::put_trigger(TriggerSpec spec) {
   if (auto found = triggers_.find(spec.name); found != triggers_.end()) {
     created_at = found->second.created_at;
     old = std::move(found->second.dispatcher);
+    if (found->second.cron_timer) found->second.cron_timer->cancel();
     triggers_.erase(found);
   }
   co_await stop_dispatcher(old.get());
@@ -274,11 +320,15 @@ asio::awaitable<Result<bool>> EventRouter::put_trigger(TriggerSpec spec) {
   }
   auto& trigger = triggers_[spec.name];
   trigger = Trigger{make_dispatcher(spec), created_at, now};
-  if (started_) trigger.dispatcher->start();
+  if (started_) {
+    trigger.dispatcher->start();
+    start_cron(spec.name, trigger);
+  }
   co_return *put;
 }
 
 asio::awaitable<Status> EventRouter::delete_trigger(std::string name) {
+  if (name.starts_with(kReservedPrefix)) co_return reserved("trigger", name);
   auto found = triggers_.find(name);
   if (found == triggers_.end()) {
     co_return make_error(std::string(kTriggerNotFound), fmt::format("no trigger named '{}'", name), 404);
@@ -286,8 +336,10 @@ asio::awaitable<Status> EventRouter::delete_trigger(std::string name) {
   auto removed = services_.resources.remove(kTriggerKind, name);
   if (!removed) co_return removed.error();
   auto dispatcher = std::move(found->second.dispatcher);
+  if (found->second.cron_timer) found->second.cron_timer->cancel();
   triggers_.erase(found);
   co_await dispatcher->stop();
+  (void)services_.resources.remove(kCronStateKind, name);
   std::string consumer = consumer_name(name);
   auto forgotten = co_await on_blocking(services_.blocking_executor,
                                         [this, &consumer] { return services_.log.remove_consumer(consumer); });
@@ -308,6 +360,135 @@ std::optional<TriggerStatus> EventRouter::trigger(std::string_view name) const {
   if (found == triggers_.end()) return std::nullopt;
   const auto& dispatcher = *found->second.dispatcher;
   return TriggerStatus{dispatcher.spec(), dispatcher.stats(), found->second.created_at, found->second.updated_at};
+}
+
+void EventRouter::start_cron(const std::string& name, Trigger& trigger) {
+  if (!trigger.dispatcher->spec().schedule) return;
+  trigger.cron_timer = std::make_shared<asio::steady_timer>(services_.executor);
+  // The dispatcher's spec carries the added filter; the loop needs only the schedule and broker.
+  asio::co_spawn(services_.executor, fire_on_schedule(name, trigger.dispatcher->spec(), trigger.cron_timer),
+                 asio::detached);
+}
+
+asio::awaitable<void> EventRouter::fire_on_schedule(std::string name, TriggerSpec spec,
+                                                    std::shared_ptr<asio::steady_timer> timer) {
+  auto schedule = CronSchedule::parse(spec.schedule->cron, spec.schedule->time_zone);
+  if (!schedule) {
+    spdlog::error("cron trigger {} does not fire: {}", name, schedule.error().message);
+    co_return;
+  }
+  // Where the schedule stands: the last firing made, or the trigger's creation.
+  SystemTime last = std::chrono::system_clock::now();
+  auto state = services_.resources.get(kCronStateKind, name);
+  if (state && *state) {
+    if (auto at = parse_rfc3339((*state)->spec)) last = *at;
+  } else if (auto found = triggers_.find(name); found != triggers_.end()) {
+    last = found->second.created_at;
+  }
+  // Still the live loop of a live trigger (a replaced or deleted trigger cancels its timer, but the
+  // loop may be elsewhere than on that timer then).
+  auto live = [this, &name, &timer] {
+    auto found = triggers_.find(name);
+    return started_ && found != triggers_.end() && found->second.cron_timer == timer;
+  };
+  while (live()) {
+    const SystemTime now = std::chrono::system_clock::now();
+    std::optional<SystemTime> next = schedule->next_after(last);
+    if (!next) {
+      spdlog::warn("cron trigger {}: '{}' never fires again", name, spec.schedule->cron);
+      co_return;
+    }
+    // Slots missed while fnd was down: only the latest one fires.
+    int skipped = 0;
+    for (auto later = schedule->next_after(*next); later && *later <= now && skipped < 1000000; ++skipped) {
+      next = later;
+      later = schedule->next_after(*next);
+    }
+    if (*next > now) {
+      timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(*next - now));
+      auto [waited] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      if (waited) co_return;  // cancelled: the trigger was replaced, deleted or fnd stops
+      if (std::chrono::system_clock::now() < *next) continue;  // the wall clock moved back
+    }
+    CloudEvent firing;
+    const std::string slot = format_rfc3339(*next);
+    firing.set_attribute("specversion", std::string("1.0"));
+    firing.set_attribute("id", fmt::format("{}@{}", name, slot));
+    firing.set_attribute("source", cron_event_source(name));
+    firing.set_attribute("type", std::string(kCronEventType));
+    firing.set_attribute("time", slot);
+    firing.set_attribute("datacontenttype", std::string("application/json"));
+    firing.data = json::serialize(json::object{{"trigger", name},
+                                               {"schedule", spec.schedule->cron},
+                                               {"timezone", spec.schedule->time_zone},
+                                               {"scheduledTime", slot},
+                                               {"missed", skipped}});
+    std::vector<CloudEvent> one;
+    one.push_back(std::move(firing));
+    auto published = co_await publish(spec.broker, std::move(one));
+    if (!live()) co_return;
+    if (!published) {
+      spdlog::warn("cron trigger {}: the firing of {} was not stored ({}); trying again in a second", name, slot,
+                   published.error().message);
+      timer->expires_after(std::chrono::seconds(1));
+      auto [cancelled] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      if (cancelled) co_return;
+      continue;
+    }
+    last = *next;
+    auto kept = services_.resources.put(kCronStateKind, name, slot);
+    if (!kept) spdlog::warn("cron trigger {}: its last firing could not be kept: {}", name, kept.error().message);
+  }
+}
+
+void EventRouter::render_metrics(std::string& out) const {
+  auto series = [&out](std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  auto line = [&out](std::string_view name, std::string_view label, std::string_view value, uint64_t number) {
+    fmt::format_to(std::back_inserter(out), "{}{{{}=\"{}\"}} {}\n", name, label, escape_label(value), number);
+  };
+  series("fnd_events_accepted_total", "counter", "Events a broker stored (answered 202).");
+  for (const auto& [name, broker] : brokers_) line("fnd_events_accepted_total", "broker", name, broker.accepted);
+  series("fnd_events_duplicates_total", "counter", "Events answered 202 but not stored: seen within the dedup window.");
+  for (const auto& [name, broker] : brokers_) line("fnd_events_duplicates_total", "broker", name, broker.duplicates);
+  series("fnd_events_refused_total", "counter", "Events refused at ingress (backlog full, log queue full, disk full).");
+  for (const auto& [name, broker] : brokers_) line("fnd_events_refused_total", "broker", name, broker.refused);
+  series("fnd_broker_backlog", "gauge", "Events a broker holds that its slowest trigger has not finished.");
+  for (const auto& [name, broker] : brokers_) {
+    line("fnd_broker_backlog", "broker", name, broker.head - std::min(broker.head, slowest_cursor(name)));
+  }
+  struct Field {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    uint64_t DispatcherStats::*member;
+  };
+  static constexpr Field kFields[] = {
+      {"fnd_trigger_delivered_total", "counter", "Events a trigger delivered.", &DispatcherStats::delivered},
+      {"fnd_trigger_dead_lettered_total", "counter", "Events a trigger gave up on (sent to its dead-letter sink).",
+       &DispatcherStats::dead_lettered},
+      {"fnd_trigger_attempts_total", "counter", "Delivery attempts to the subscriber.", &DispatcherStats::attempts},
+      {"fnd_trigger_failed_attempts_total", "counter",
+       "Delivery attempts that failed (each is retried or dead-lettered).", &DispatcherStats::failed_attempts},
+      {"fnd_trigger_filtered_total", "counter", "Events the trigger's filters dropped.", &DispatcherStats::filtered},
+      {"fnd_trigger_replies_total", "counter", "Replies published back to the broker.", &DispatcherStats::replies},
+      {"fnd_trigger_retrying", "gauge", "Events waiting for a retry now.", &DispatcherStats::retrying},
+      {"fnd_trigger_in_flight", "gauge", "Events under way now (retry waits included).", &DispatcherStats::in_flight},
+  };
+  std::vector<std::pair<std::string_view, DispatcherStats>> stats;
+  for (const auto& [name, trigger] : triggers_) stats.emplace_back(name, trigger.dispatcher->stats());
+  for (const auto& field : kFields) {
+    series(field.name, field.type, field.help);
+    for (const auto& [name, snapshot] : stats) line(field.name, "trigger", name, snapshot.*field.member);
+  }
+  series("fnd_trigger_lag", "gauge", "Events of its broker a trigger has not finished (head - cursor).");
+  for (const auto& [name, trigger] : triggers_) {
+    auto broker = brokers_.find(trigger.dispatcher->spec().broker);
+    const uint64_t head = broker == brokers_.end() ? 0 : broker->second.head;
+    const uint64_t cursor = trigger.dispatcher->stats().cursor;
+    line("fnd_trigger_lag", "trigger", name, head - std::min(head, cursor));
+  }
 }
 
 }  // namespace fnd::eventing

@@ -1,5 +1,7 @@
 #include "eventing/trigger.hpp"
 
+#include "eventing/cron.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -228,11 +230,40 @@ std::string to_string(const Destination& destination) {
 
 json::value destination_to_json(const Destination& destination) { return json::string(to_string(destination)); }
 
+std::string cron_event_source(std::string_view trigger_name) { return fmt::format("/fnd/triggers/{}", trigger_name); }
+
+namespace {
+
+// {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}; the expression and the zone are checked
+// (the zone's file is read).
+Result<TriggerSchedule> parse_schedule(const json::value& value) {
+  if (!value.is_object()) return trigger_error("schedule", fmt::format("expected an object, got {}", kind_name(value)));
+  TriggerSchedule schedule;
+  bool has_cron = false;
+  for (const auto& [key, member] : value.as_object()) {
+    if (key != "cron" && key != "timezone") {
+      return trigger_error(fmt::format("schedule.{}", std::string_view(key)), "unknown field; known fields are: cron, timezone");
+    }
+    if (!member.is_string()) {
+      return trigger_error(fmt::format("schedule.{}", std::string_view(key)),
+                           fmt::format("expected a string, got {}", kind_name(member)));
+    }
+    (key == "cron" ? schedule.cron : schedule.time_zone) = std::string(member.as_string());
+    has_cron = has_cron || key == "cron";
+  }
+  if (!has_cron) return trigger_error("schedule.cron", "required: a five-field cron expression such as \"0 3 * * *\"");
+  auto parsed = CronSchedule::parse(schedule.cron, schedule.time_zone);
+  if (!parsed) return trigger_error("schedule", parsed.error().message);
+  return schedule;
+}
+
+}  // namespace
+
 Result<TriggerSpec> parse_trigger(const json::value& value) {
   if (!value.is_object())
     return trigger_error("<trigger>", fmt::format("expected an object, got {}", kind_name(value)));
-  static constexpr std::array<std::string_view, 7> kKnown = {"name",       "broker",   "filters", "subscriber",
-                                                             "deadLetter", "delivery", "ordering"};
+  static constexpr std::array<std::string_view, 8> kKnown = {"name",       "broker",   "filters",  "subscriber",
+                                                             "deadLetter", "delivery", "ordering", "schedule"};
   TriggerSpec spec;
   bool has_name = false;
   bool has_subscriber = false;
@@ -270,6 +301,10 @@ Result<TriggerSpec> parse_trigger(const json::value& value) {
       auto ordering = parse_ordering(member, field);
       if (!ordering) return ordering.error();
       spec.ordering = *ordering;
+    } else if (field == "schedule") {
+      auto schedule = parse_schedule(member);
+      if (!schedule) return schedule.error();
+      spec.schedule = std::move(*schedule);
     }
   }
   if (!has_name) return trigger_error("name", "required: name the trigger");
@@ -309,6 +344,7 @@ json::object trigger_to_json(const TriggerSpec& spec) {
   ordering["mode"] = to_string(spec.ordering.mode);
   ordering["maxInFlight"] = spec.ordering.max_in_flight;
   out["ordering"] = std::move(ordering);
+  if (spec.schedule) out["schedule"] = json::object{{"cron", spec.schedule->cron}, {"timezone", spec.schedule->time_zone}};
   return out;
 }
 

@@ -1,8 +1,9 @@
 #include "gateway/audit_trail.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/post.hpp>
 #include <chrono>
-#include <spdlog/spdlog.h>
 
 namespace fnd::gateway {
 

@@ -1,9 +1,10 @@
 #include "gateway/events_api.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
-#include <fmt/format.h>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,12 +13,14 @@
 #include "core/json.hpp"
 #include "core/names.hpp"
 #include "core/time.hpp"
+#include "eventing/async_invocations.hpp"
 #include "eventing/event_format.hpp"
 #include "eventing/event_router.hpp"
 #include "eventing/filter.hpp"
 #include "eventing/http_binding.hpp"
 #include "eventing/trigger.hpp"
 #include "gateway/responses.hpp"
+#include "query.hpp"
 
 namespace fnd::gateway {
 
@@ -30,6 +33,7 @@ namespace {
 constexpr std::string_view kBrokers = "/api/v1/brokers";
 constexpr std::string_view kTriggers = "/api/v1/triggers";
 constexpr std::string_view kEvaluate = "/api/v1/filters/evaluate";
+constexpr std::string_view kInvocations = "/api/v1/invocations";
 
 bool under(std::string_view path, std::string_view prefix) {
   return path.starts_with(prefix) &&
@@ -37,9 +41,10 @@ bool under(std::string_view path, std::string_view prefix) {
 }
 
 Error method_not_allowed(const Request& request, std::string_view allowed) {
-  return make_error("method_not_allowed", fmt::format("{} is not allowed on {}; use {}",
-                                                      std::string_view(request.method_string()),
-                                                      std::string_view(request.target()), allowed), 405);
+  return make_error("method_not_allowed",
+                    fmt::format("{} is not allowed on {}; use {}", std::string_view(request.method_string()),
+                                std::string_view(request.target()), allowed),
+                    405);
 }
 
 json::object broker_json(const eventing::BrokerStatus& broker) {
@@ -102,14 +107,19 @@ asio::awaitable<bool> EventsApi::ingest(Request& request, std::string_view broke
 }
 
 bool EventsApi::serves(std::string_view path) {
-  return under(path, kBrokers) || under(path, kTriggers) || under(path, kEvaluate);
+  return under(path, kBrokers) || under(path, kTriggers) || under(path, kEvaluate) || under(path, kInvocations);
 }
 
 asio::awaitable<bool> EventsApi::handle(Request& request, std::string_view path, ClientStream& client,
                                         const Caller& caller) {
   const unsigned version = request.version();
   const bool keep_alive = request.keep_alive();
+  std::string_view query;
+  if (auto q = path.find('?'); q != std::string_view::npos) query = path.substr(q + 1);
   path = path.substr(0, path.find('?'));
+  if (under(path, kInvocations)) {
+    co_return co_await invocations(request, path.substr(kInvocations.size()), query, client, caller);
+  }
   const bool reading = request.method() == http::verb::get || under(path, kEvaluate);
   if (auto allowed = caller.may(reading ? Permission::read_eventing : Permission::manage_eventing); !allowed) {
     co_return co_await write_error(client, allowed.error(), version, keep_alive);
@@ -137,9 +147,9 @@ asio::awaitable<bool> EventsApi::brokers(Request& request, std::string_view rest
   if (request.method() == http::verb::get) {
     auto broker = router_.broker(name);
     if (!broker) {
-      co_return co_await write_error(client, make_error(std::string(eventing::kBrokerNotFound),
-                                                        fmt::format("no broker named '{}'", name), 404),
-                                     version, keep_alive);
+      co_return co_await write_error(
+          client, make_error(std::string(eventing::kBrokerNotFound), fmt::format("no broker named '{}'", name), 404),
+          version, keep_alive);
     }
     co_return co_await write_json(client, 200, broker_json(*broker), version, keep_alive);
   }
@@ -188,16 +198,17 @@ asio::awaitable<bool> EventsApi::triggers(Request& request, std::string_view res
   if (request.method() == http::verb::get) {
     auto trigger = router_.trigger(name);
     if (!trigger) {
-      co_return co_await write_error(client, make_error(std::string(eventing::kTriggerNotFound),
-                                                        fmt::format("no trigger named '{}'", name), 404),
-                                     version, keep_alive);
+      co_return co_await write_error(
+          client, make_error(std::string(eventing::kTriggerNotFound), fmt::format("no trigger named '{}'", name), 404),
+          version, keep_alive);
     }
     co_return co_await write_json(client, 200, trigger_json(*trigger), version, keep_alive);
   }
   if (request.method() == http::verb::put) {
     auto parsed = parse_json(request.body());
     if (parsed && parsed->is_object() && !parsed->as_object().contains("name")) parsed->as_object()["name"] = name;
-    Result<eventing::TriggerSpec> spec = parsed ? eventing::parse_trigger(*parsed) : Result<eventing::TriggerSpec>(parsed.error());
+    Result<eventing::TriggerSpec> spec =
+        parsed ? eventing::parse_trigger(*parsed) : Result<eventing::TriggerSpec>(parsed.error());
     if (spec && spec->name != name) {
       spec = make_error(std::string(eventing::kInvalidTrigger),
                         fmt::format("the body names trigger '{}' but the path '{}'", spec->name, name), 422);
@@ -231,8 +242,11 @@ asio::awaitable<bool> EventsApi::evaluate(Request& request, ClientStream& client
   const json::value* filters_json = body ? body->if_contains("filters") : nullptr;
   const json::value* event_json = body ? body->if_contains("event") : nullptr;
   if (!filters_json || !event_json) {
-    co_return co_await write_error(client, make_error("invalid_request", "the body must be {\"filters\": [...], "
-                                                                         "\"event\": {a CloudEvent in JSON}}", 400),
+    co_return co_await write_error(client,
+                                   make_error("invalid_request",
+                                              "the body must be {\"filters\": [...], "
+                                              "\"event\": {a CloudEvent in JSON}}",
+                                              400),
                                    version, keep_alive);
   }
   auto filters = eventing::parse_filters(*filters_json);
@@ -242,6 +256,45 @@ asio::awaitable<bool> EventsApi::evaluate(Request& request, ClientStream& client
   auto verdict = eventing::evaluate(*filters, *event);
   json::object out{{"matches", verdict.matches}, {"reason", verdict.reason}};
   co_return co_await write_json(client, 200, out, version, keep_alive);
+}
+
+asio::awaitable<bool> EventsApi::invocations(Request& request, std::string_view rest, std::string_view query,
+                                             ClientStream& client, const Caller& caller) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  if (async_ == nullptr) {
+    co_return co_await write_error(client, make_error("not_found", "asynchronous invocation is not available", 404),
+                                   version, keep_alive);
+  }
+  if (request.method() != http::verb::get) {
+    co_return co_await write_error(client, method_not_allowed(request, "GET"), version, keep_alive);
+  }
+  if (rest.empty() || rest == "/") {
+    auto params = internal::parse_query(query);
+    const std::string function = params["function"];
+    if (auto allowed = caller.may(Permission::read_functions, function); !allowed) {
+      co_return co_await write_error(client, allowed.error(), version, keep_alive);
+    }
+    auto records = async_->list(function, 100);
+    if (!records) co_return co_await write_error(client, records.error(), version, keep_alive);
+    json::array items;
+    for (auto& record : *records) {
+      const json::value* owner = record.if_contains("function");
+      if (owner && owner->is_string() && !caller.principal.allows_function(owner->as_string())) continue;
+      record.erase("result");  // the list is an overview; GET .../ID has the answer
+      items.push_back(std::move(record));
+    }
+    json::object out{{"invocations", std::move(items)}};
+    co_return co_await write_json(client, 200, out, version, keep_alive);
+  }
+  auto record = async_->get(rest.substr(1));
+  if (!record) co_return co_await write_error(client, record.error(), version, keep_alive);
+  const json::value* owner = record->if_contains("function");
+  const std::string function = owner && owner->is_string() ? std::string(owner->as_string()) : std::string();
+  if (auto allowed = caller.may(Permission::read_functions, function); !allowed) {
+    co_return co_await write_error(client, allowed.error(), version, keep_alive);
+  }
+  co_return co_await write_json(client, 200, *record, version, keep_alive);
 }
 
 }  // namespace fnd::gateway

@@ -11,10 +11,13 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/container/small_vector.hpp>
+#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <span>
 
 #include "client_stream.hpp"
+#include "eventing/async_invocations.hpp"
+#include "scheduler/invoker.hpp"
 #include "gateway/responses.hpp"
 
 namespace fnd::gateway {
@@ -22,6 +25,7 @@ namespace fnd::gateway {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace json = boost::json;
 using namespace std::chrono_literals;
 
 namespace {
@@ -138,14 +142,9 @@ asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_vi
   const unsigned version = request.version();
   const bool client_keep_alive = request.keep_alive();
 
-  // A function deployed with access: token answers token holders only, and never sees the token.
-  bool drop_authorization = false;
-  if (auto revision = directory_.find(name); revision && revision->spec.access == config::Access::token) {
-    auto principal = access_.authenticate(request, connection, std::chrono::system_clock::now());
-    Status allowed = principal ? access_.authorize(*principal, Permission::invoke_functions, name) : Status(principal.error());
-    if (!allowed) co_return co_await write_error(client, allowed.error(), version, client_keep_alive);
-    drop_authorization = true;
-  }
+  auto admitted = admit(request, name, connection);
+  if (!admitted) co_return co_await write_error(client, admitted.error(), version, client_keep_alive);
+  const bool drop_authorization = *admitted;
   boost::container::small_vector<scheduler::HeaderField, 24> fields;
   for (const auto& field : request) {
     if (drop_authorization && field.name() == http::field::authorization) continue;
@@ -160,6 +159,59 @@ asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_vi
   if (!outcome.answered) co_return false;  // the client hung up while it waited
   // Cut short (the function or the client failed mid-answer): close, so the client sees it.
   co_return outcome.complete && sink.keep_alive();
+}
+
+Result<bool> InvocationHandler::admit(const Request& request, std::string_view name, const Connection& connection) {
+  // A function deployed with access: token answers token holders only, and never sees the token.
+  auto revision = directory_.find(name);
+  if (!revision || revision->spec.access != config::Access::token) return false;
+  auto principal = access_.authenticate(request, connection, std::chrono::system_clock::now());
+  if (!principal) return principal.error();
+  if (Status allowed = access_.authorize(*principal, Permission::invoke_functions, name); !allowed) return allowed.error();
+  return true;
+}
+
+asio::awaitable<bool> InvocationHandler::invoke_async(Request& request, std::string_view function_target,
+                                                      ClientStream& client, const Connection& connection) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  const size_t end = function_target.find_first_of("/?");
+  const std::string name(function_target.substr(0, end));
+  std::string target = end == std::string_view::npos ? std::string() : std::string(function_target.substr(end));
+  if (target.empty() || target.front() == '?') target.insert(0, "/");
+  if (async_ == nullptr) {
+    co_return co_await write_error(client, make_error("not_found", "asynchronous invocation is not available", 404),
+                                   version, keep_alive);
+  }
+  if (request.method() != http::verb::post) {
+    co_return co_await write_error(client, make_error("method_not_allowed", "use POST /async-function/NAME", 405),
+                                   version, keep_alive);
+  }
+  if (!directory_.find(name)) {
+    co_return co_await write_error(client, make_error(std::string(scheduler::kFunctionNotFound),
+                                                      fmt::format("no function named '{}'", name), 404),
+                                   version, keep_alive);
+  }
+  if (auto admitted = admit(request, name, connection); !admitted) {
+    co_return co_await write_error(client, admitted.error(), version, keep_alive);
+  }
+  eventing::AsyncRequest call;
+  call.function = name;
+  call.target = std::move(target);
+  call.content_type = std::string(request[http::field::content_type]);
+  call.callback_url = std::string(request["X-Callback-Url"]);
+  if (!call.callback_url.empty() && !call.callback_url.starts_with("http://") && !call.callback_url.starts_with("https://")) {
+    co_return co_await write_error(client, make_error("invalid_callback", "X-Callback-Url must be an http:// or https:// URL",
+                                                      400),
+                                   version, keep_alive);
+  }
+  call.body = std::move(request.body());
+  auto submitted = co_await async_->submit(std::move(call));
+  if (!submitted) co_return co_await write_error(client, submitted.error(), version, keep_alive);
+  json::object out{{"id", *submitted}, {"status", "queued"}};
+  HeaderFields headers;  // named: no braced list may live across a co_await (GCC 12)
+  headers.emplace_back("X-Invocation-Id", *submitted);
+  co_return co_await write_json(client, 202, out, version, keep_alive, headers);
 }
 
 }  // namespace fnd::gateway

@@ -21,11 +21,13 @@ constexpr std::string_view kApiFunctions = "/api/v1/functions";
 constexpr std::string_view kApiAdmin = "/api/v1/admin/";
 constexpr std::string_view kApiPrefix = "/api/";
 constexpr std::string_view kEventsPrefix = "/events/";
+constexpr std::string_view kAsyncPrefix = "/async-function/";
 
 }  // namespace
 
 Route route_of(std::string_view target) {
   if (target.starts_with(kFunctionPrefix)) return {RouteKind::invocation, target.substr(kFunctionPrefix.size())};
+  if (target.starts_with(kAsyncPrefix)) return {RouteKind::async_invocation, target.substr(kAsyncPrefix.size())};
   if (target.starts_with(kEventsPrefix)) {
     std::string_view broker = target.substr(kEventsPrefix.size());
     return {RouteKind::events, broker.substr(0, broker.find('?'))};
@@ -51,7 +53,9 @@ Route route_of(std::string_view target) {
 
 uint64_t route_body_limit(RouteKind route, const GatewayOptions& options, uint64_t code_archive_limit) {
   if (route == RouteKind::code_upload) return code_archive_limit;
-  if (route == RouteKind::invocation || route == RouteKind::events) return options.max_request_body;
+  if (route == RouteKind::invocation || route == RouteKind::async_invocation || route == RouteKind::events) {
+    return options.max_request_body;
+  }
   return 1 << 20;  // specs and other API bodies are small
 }
 
@@ -67,7 +71,7 @@ Error Router::body_too_large(const http::request_header<>& header, uint64_t size
     return make_error("archive_too_large", fmt::format("code archive is {}, over the limit of {} ({} bytes, "
                                                        "limits.max_code_archive)", what, format_bytes(limit), limit), 413);
   }
-  if (route == RouteKind::invocation || route == RouteKind::events) {
+  if (route == RouteKind::invocation || route == RouteKind::async_invocation || route == RouteKind::events) {
     return make_error("request_too_large", fmt::format("request body is {}, over the limit of {} ({} bytes, "
                                                        "limits.max_request_body)", what, format_bytes(limit), limit), 413);
   }
@@ -91,6 +95,8 @@ asio::awaitable<bool> Router::handle_other(Request& request, Route route, Client
       if (ready_) co_return co_await write_text(client, 200, "ready\n", version, keep_alive);
       co_return co_await write_error(client, make_error("not_ready", "fnd is starting or shutting down", 503), version, keep_alive);
     case RouteKind::events: co_return co_await handlers_.events.ingest(request, route.rest, client);
+    case RouteKind::async_invocation:
+      co_return co_await handlers_.invocations.invoke_async(request, route.rest, client, connection);
     case RouteKind::not_found:
       co_return co_await write_error(client, make_error("not_found", fmt::format("no route for {} {}: functions are under "
                                                         "/function/NAME, the API under /api/v1 (see docs/api.md)",

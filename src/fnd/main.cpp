@@ -53,6 +53,7 @@
 #include "store/master_key.hpp"
 #include "store/event_log.hpp"
 #include "store/resource_repository.hpp"
+#include "eventing/async_invocations.hpp"
 #include "eventing/destination_subscriber.hpp"
 #include "eventing/event_router.hpp"
 #include "gateway/events_api.hpp"
@@ -244,7 +245,6 @@ int main(int argc, char** argv) {
       }
     }
   });
-  fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access);
 
   // Eventing: brokers' durable log in its own file (its fsyncs never slow fnd.db), brokers and
   // triggers declared in fnd.db, deliveries through the same Invoker as HTTP calls.
@@ -258,7 +258,14 @@ int main(int argc, char** argv) {
   fnd::eventing::EventRouter events({**event_log, resources, subscriber, io.get_executor(), blocking.get_executor(), clock},
                                     {options.eventing.max_backlog});
   if (auto loaded = events.load(); !loaded) spdlog::error("eventing: {}", loaded.error().message);
-  fnd::gateway::EventsApi events_api(events, audit);
+  fnd::eventing::AsyncInvocationOptions async_options;
+  async_options.retention = options.eventing.invocation_retention;
+  fnd::eventing::AsyncInvocations async_invocations({events, **event_log, resources, scheduling.invoker(), subscriber,
+                                                     io.get_executor(), blocking.get_executor(), clock},
+                                                    async_options);
+  fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access, &async_invocations);
+  fnd::gateway::EventsApi events_api(events, &async_invocations, audit);
+  metrics.add_collector([&events](std::string& out) { events.render_metrics(out); });
 
   // Functions' key/value state, in its own file (its fsyncs never slow fnd.db or events.db), and
   // the mesh endpoint inside every instance through which functions reach it, each other and the
@@ -326,6 +333,7 @@ int main(int argc, char** argv) {
     if (auto st = server.listen(); !st) co_return stop_with(st.error());
     if (auto st = scheduling.start(); !st) co_return stop_with(st.error());
     events.start();
+    async_invocations.start();
     server.start();
     router.set_ready(true);
     std::string address = fmt::format("{}:{}", server.host(), server.port());
@@ -353,6 +361,7 @@ int main(int argc, char** argv) {
       systemd.stopping();
       logs.close();  // log followers end their streams instead of holding the drain
       co_await server.drain(std::chrono::steady_clock::now() + options.gateway.drain_timeout);
+      co_await async_invocations.stop();
       co_await events.stop();  // deliveries under way end (or are made again after a restart)
       // Calls between functions that the drained requests and deliveries started are done by now.
       co_await mesh.drain(std::chrono::steady_clock::now() +
@@ -370,6 +379,7 @@ int main(int argc, char** argv) {
         spdlog::warn("second signal: stopping without waiting for requests");
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
           co_await runtime.stop_all();
+          co_await async_invocations.stop();
           co_await events.stop();  // quick now: the instances its deliveries talk to are gone
           io.stop();
         }, asio::detached);

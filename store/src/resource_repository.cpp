@@ -39,8 +39,8 @@ Result<bool> ResourceRepository::put(std::string_view kind, std::string_view nam
 Result<std::optional<Resource>> ResourceRepository::get(std::string_view kind, std::string_view name) {
   auto& conn = db_.connection();
   std::lock_guard lock(conn.mutex);
-  auto stmt = conn.prepare(
-      "SELECT kind, name, spec, created_at, updated_at FROM resources WHERE kind = ? AND name = ?;");
+  auto stmt =
+      conn.prepare("SELECT kind, name, spec, created_at, updated_at FROM resources WHERE kind = ? AND name = ?;");
   if (!stmt) return stmt.error();
   stmt->bind(1, kind).bind(2, name);
   auto row = stmt->step();
@@ -74,6 +74,16 @@ Result<bool> ResourceRepository::remove(std::string_view kind, std::string_view 
   stmt->bind(1, kind).bind(2, name);
   if (Status st = stmt->run(); !st) return st.error();
   return sqlite3_changes(conn.db.get()) > 0;
+}
+
+Result<uint64_t> ResourceRepository::remove_updated_before(std::string_view kind, SystemTime before) {
+  auto& conn = db_.connection();
+  std::lock_guard lock(conn.mutex);
+  auto stmt = conn.prepare("DELETE FROM resources WHERE kind = ? AND updated_at < ?;");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, kind).bind(2, internal::to_millis(before));
+  if (Status st = stmt->run(); !st) return st.error();
+  return static_cast<uint64_t>(sqlite3_changes(conn.db.get()));
 }
 
 }  // namespace fnd::store

@@ -59,6 +59,10 @@ void check_route(std::string_view target, const fnd::gateway::Route& route, uint
       FND_FUZZ_CHECK(target.starts_with("/function/") && route.rest == target.substr(10), std::string(target));
       FND_FUZZ_CHECK(limit == options.max_request_body, std::string(target));
       return;
+    case RouteKind::async_invocation:
+      FND_FUZZ_CHECK(target.starts_with("/async-function/") && route.rest == target.substr(16), std::string(target));
+      FND_FUZZ_CHECK(limit == options.max_request_body, std::string(target));
+      return;
     case RouteKind::events:
       FND_FUZZ_CHECK(target.starts_with("/events/") && route.rest.find('?') == std::string_view::npos, std::string(target));
       FND_FUZZ_CHECK(limit == options.max_request_body, std::string(target));

@@ -23,8 +23,6 @@
 namespace fnd::eventing {
 
 inline constexpr std::string_view kNoKafkaSink = "no_kafka_sink";
-// The most of a subscriber's answer read (a reply event included); the rest is not read.
-inline constexpr std::size_t kMaxSubscriberAnswer = 4u << 20;
 
 class DestinationSubscriber final : public Subscriber {
  public:

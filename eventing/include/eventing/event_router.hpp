@@ -4,6 +4,11 @@
 // answers once they are durable, then wakes that broker's dispatchers. Replies of subscribers
 // come back through the same path (the router is its dispatchers' ReplyPublisher).
 //
+// Cron triggers (a spec with a schedule): the router fires each one's CloudEvent into its broker
+// at the scheduled times (id "NAME@TIME", so a firing repeated after a crash is a duplicate) and
+// the trigger delivers only its own firings. The last firing is kept in the store: a firing
+// missed while fnd was down is made once at start (the latest one missed), not once per slot.
+//
 // Maintenance: once started, the log is compacted hourly (events past eventing.retention that
 // every trigger finished, expired dedup entries) on the blocking executor.
 //
@@ -43,6 +48,12 @@ inline constexpr std::string_view kBrokerNotFound = "broker_not_found";    // 40
 inline constexpr std::string_view kTriggerNotFound = "trigger_not_found";  // 404
 inline constexpr std::string_view kBrokerInUse = "broker_in_use";          // 409: triggers follow it
 inline constexpr std::string_view kBacklogFull = "event_backlog_full";     // 429, with Retry-After
+inline constexpr std::string_view kReservedName = "reserved_name";         // 422: names starting "fnd-"
+
+// Broker and trigger names starting with this are fnd's own (users cannot make them).
+inline constexpr std::string_view kReservedPrefix = "fnd-";
+// fnd's own broker of asynchronous invocations (async_invocations.hpp); made at load().
+inline constexpr std::string_view kAsyncBroker = "fnd-async";
 
 struct EventRouterOptions {
   // eventing.max_backlog: events a broker may hold that its slowest trigger has not finished.
@@ -92,7 +103,7 @@ class EventRouter final : public ReplyPublisher {
   // offset and whether it was a duplicate (its (source, id) accepted within the dedup window).
   // Errors: kBrokerNotFound, kBacklogFull, the log's (429 backlog, 507 disk full, 503 closed).
   boost::asio::awaitable<Result<std::vector<store::AppendOutcome>>> publish(std::string broker,
-                                                                           std::vector<CloudEvent> events);
+                                                                            std::vector<CloudEvent> events);
   // ReplyPublisher: a subscriber's reply into the trigger's broker.
   boost::asio::awaitable<Status> publish(const std::string& broker, const CloudEvent& reply) override;
 
@@ -114,15 +125,26 @@ class EventRouter final : public ReplyPublisher {
   std::vector<TriggerStatus> triggers() const;
   std::optional<TriggerStatus> trigger(std::string_view name) const;
 
+  // Appends the eventing series for /metrics (Prometheus text): per broker ingress counts and
+  // backlog, per trigger deliveries, attempts, retries, dead letters and lag. io thread only
+  // (a MetricsRegistry collector, rendered by the gateway on that thread).
+  void render_metrics(std::string& out) const;
+
  private:
   struct Broker {
     BrokerSpec spec;
     uint64_t head = 0;
+    // Since start: events stored, duplicates answered 202 without storing, events refused.
+    uint64_t accepted = 0;
+    uint64_t duplicates = 0;
+    uint64_t refused = 0;
   };
   struct Trigger {
     std::unique_ptr<TriggerDispatcher> dispatcher;
     SystemTime created_at;
     SystemTime updated_at;
+    // Cron triggers: the timer the firing loop waits on (cancelled to end it).
+    std::shared_ptr<boost::asio::steady_timer> cron_timer;
   };
 
   std::unique_ptr<TriggerDispatcher> make_dispatcher(const TriggerSpec& spec);
@@ -131,6 +153,10 @@ class EventRouter final : public ReplyPublisher {
   void notify(const std::string& broker);
   // Every hour: the log drops what every trigger finished past eventing.retention.
   boost::asio::awaitable<void> compact_periodically();
+  void start_cron(const std::string& name, Trigger& trigger);
+  // Fires `name`'s schedule until its timer is cancelled.
+  boost::asio::awaitable<void> fire_on_schedule(std::string name, TriggerSpec spec,
+                                                std::shared_ptr<boost::asio::steady_timer> timer);
 
   Services services_;
   EventRouterOptions options_;

@@ -17,6 +17,9 @@ struct EventingOptions {
   std::chrono::milliseconds dedup_window = std::chrono::minutes(10);
   // eventing.retention: how long events every trigger has finished stay in the log.
   std::chrono::milliseconds retention = std::chrono::hours(24);
+  // eventing.invocation_retention: how long an asynchronous invocation's record (status, result)
+  // is kept for GET /api/v1/invocations/{id}.
+  std::chrono::milliseconds invocation_retention = std::chrono::hours(24);
 
   bool operator==(const EventingOptions&) const = default;
 };

@@ -77,6 +77,20 @@ struct Ordering {
   bool operator==(const Ordering&) const = default;
 };
 
+// A cron trigger's schedule: the trigger fires a CloudEvent (type kCronEventType, source
+// "/fnd/triggers/NAME") into its broker at each time the five-field expression (cron.hpp) names
+// in the IANA time zone, and delivers only those events. JSON {"cron": "0 3 * * *",
+// "timezone": "Europe/Berlin"} (timezone defaults to UTC).
+struct TriggerSchedule {
+  std::string cron;
+  std::string time_zone = "UTC";
+
+  bool operator==(const TriggerSchedule&) const = default;
+};
+inline constexpr std::string_view kCronEventType = "dev.fnd.cron";
+// "/fnd/triggers/" + the trigger's name: the source of its cron events.
+std::string cron_event_source(std::string_view trigger_name);
+
 struct TriggerSpec {
   std::string name;                    // validate_name("trigger", ...)
   std::string broker{kDefaultBroker};  // validate_broker_name
@@ -85,6 +99,7 @@ struct TriggerSpec {
   std::optional<Destination> dead_letter;  // none: a dead letter is only recorded in the log
   DeliveryPolicy delivery;
   Ordering ordering;
+  std::optional<TriggerSchedule> schedule;  // set: a cron trigger (its filters apply on top)
 };
 
 // Errors: kInvalidTrigger (422) naming the field ("trigger field 'delivery.retries': ..."), an

@@ -15,7 +15,8 @@
 
 namespace fnd::eventing {
 class EventRouter;
-}
+class AsyncInvocations;
+}  // namespace fnd::eventing
 
 namespace fnd::gateway {
 
@@ -23,12 +24,15 @@ class ClientStream;
 
 class EventsApi {
  public:
-  EventsApi(eventing::EventRouter& router, AuditTrail& audit) : router_(router), audit_(audit) {}
+  // `async` may be null (no asynchronous invocation: /api/v1/invocations answers 404).
+  EventsApi(eventing::EventRouter& router, eventing::AsyncInvocations* async, AuditTrail& audit)
+      : router_(router), async_(async), audit_(audit) {}
 
   // `broker` is the path after /events/ (no query).
   boost::asio::awaitable<bool> ingest(Request& request, std::string_view broker, ClientStream& client);
 
-  // /api/v1/brokers..., /api/v1/triggers..., /api/v1/filters/evaluate (query string included).
+  // /api/v1/brokers..., /api/v1/triggers..., /api/v1/filters/evaluate, /api/v1/invocations...
+  // (query string included).
   static bool serves(std::string_view path);
   boost::asio::awaitable<bool> handle(Request& request, std::string_view path, ClientStream& client,
                                       const Caller& caller);
@@ -39,8 +43,11 @@ class EventsApi {
   boost::asio::awaitable<bool> triggers(Request& request, std::string_view rest, ClientStream& client,
                                         const Caller& caller);
   boost::asio::awaitable<bool> evaluate(Request& request, ClientStream& client);
+  boost::asio::awaitable<bool> invocations(Request& request, std::string_view rest, std::string_view query,
+                                           ClientStream& client, const Caller& caller);
 
   eventing::EventRouter& router_;
+  eventing::AsyncInvocations* async_;
   AuditTrail& audit_;
 };
 

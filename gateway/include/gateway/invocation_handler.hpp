@@ -14,24 +14,39 @@
 #include "scheduler/function_directory.hpp"
 #include "scheduler/invoker.hpp"
 
+namespace fnd::eventing {
+class AsyncInvocations;
+}
+
 namespace fnd::gateway {
 
 class InvocationHandler {
  public:
   // `directory` tells which functions take only token holders (access: token); `access` checks them.
-  InvocationHandler(scheduler::Invoker& invoker, const scheduler::FunctionDirectory& directory, AccessControl& access)
-      : invoker_(invoker), directory_(directory), access_(access) {}
+  // `async` (may be null: no asynchronous invocation) takes POST /async-function/NAME.
+  InvocationHandler(scheduler::Invoker& invoker, const scheduler::FunctionDirectory& directory, AccessControl& access,
+                    eventing::AsyncInvocations* async = nullptr)
+      : invoker_(invoker), directory_(directory), access_(access), async_(async) {}
 
   // `function_target` is the request target after /function/: the function's name, then what the
   // function sees ("NAME/a/b?x=1" calls NAME with "/a/b?x=1"). Returns whether the client
   // connection may serve another request.
   boost::asio::awaitable<bool> invoke(Request& request, std::string_view function_target, ClientStream& client,
                                       const Connection& connection);
+  // POST /async-function/NAME[/path]: 202 with X-Invocation-Id once the invocation is durable;
+  // X-Callback-Url names where the result goes. `function_target` as for invoke().
+  boost::asio::awaitable<bool> invoke_async(Request& request, std::string_view function_target, ClientStream& client,
+                                            const Connection& connection);
 
  private:
   scheduler::Invoker& invoker_;
   const scheduler::FunctionDirectory& directory_;
   AccessControl& access_;
+  eventing::AsyncInvocations* async_;
+
+  // Whether the caller may invoke `name` (access: token functions want a token allowing it);
+  // true when the function takes tokens, so that the Authorization header is not passed on.
+  Result<bool> admit(const Request& request, std::string_view name, const Connection& connection);
 };
 
 }  // namespace fnd::gateway

@@ -22,8 +22,9 @@ namespace fnd::gateway {
 // Where a request goes, decided from its target alone. Pure, so that the body limit, the handler
 // and the fuzz target (tests/fuzz/fuzz_http_request.cpp) all follow the same decision.
 // other_api: any other /api/ path (the security API, or a 404 once the caller is known).
-// events: CloudEvents ingress, rest = the broker's name.
-enum class RouteKind { invocation, events, functions_api, code_upload, admin_api, other_api, healthz, metrics, readyz, not_found };
+// events: CloudEvents ingress, rest = the broker's name; async_invocation: rest = after
+// /async-function/.
+enum class RouteKind { invocation, async_invocation, events, functions_api, code_upload, admin_api, other_api, healthz, metrics, readyz, not_found };
 struct Route {
   RouteKind kind = RouteKind::not_found;
   // invocation: the target after /function/; functions_api and code_upload: after

@@ -1,17 +1,18 @@
 // fnctl event, broker and trigger: publish CloudEvents, declare brokers, and wire events to
 // functions or URLs with filters and a delivery policy (trigger test says why an event would or
 // would not match).
+#include <fmt/format.h>
 #include <openssl/rand.h>
 
 #include <boost/json.hpp>
 #include <chrono>
-#include <fmt/format.h>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
+#include "core/base64.hpp"
 #include "core/json.hpp"
 #include "fnctl/client.hpp"
 #include "fnctl/input.hpp"
@@ -42,7 +43,8 @@ std::optional<std::pair<std::string, std::string>> split_pair(const std::string&
 
 std::string random_id() {
   unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  if (RAND_bytes(bytes, sizeof bytes) != 1)
+    return std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   std::string out;
   for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
   return out;
@@ -102,15 +104,18 @@ int run_publish(const PublishOptions& options, const GlobalOptions& globals) {
 // --- broker -----------------------------------------------------------------------------------
 
 int run_broker_list(const GlobalOptions& globals) {
-  return print_list(ApiClient(globals.endpoint()).get("/api/v1/brokers"), globals, "brokers", [](const json::array& items) {
-    Table table({"NAME", "EVENTS", "TRIGGERS"});
-    for (const auto& item : items) {
-      const auto* broker = item.if_object();
-      if (broker == nullptr) continue;
-      table.add_row({json_text(*broker, "name"), json_text(*broker, "head"), joined(*broker, "triggers")});
-    }
-    return table;
-  }, "no brokers");
+  return print_list(
+      ApiClient(globals.endpoint()).get("/api/v1/brokers"), globals, "brokers",
+      [](const json::array& items) {
+        Table table({"NAME", "EVENTS", "TRIGGERS"});
+        for (const auto& item : items) {
+          const auto* broker = item.if_object();
+          if (broker == nullptr) continue;
+          table.add_row({json_text(*broker, "name"), json_text(*broker, "head"), joined(*broker, "triggers")});
+        }
+        return table;
+      },
+      "no brokers");
 }
 
 // --- trigger ----------------------------------------------------------------------------------
@@ -126,6 +131,8 @@ struct TriggerCreate {
   std::string backoff;
   std::string timeout;
   bool ordered = false;
+  std::string schedule;
+  std::string time_zone;
 };
 
 Result<json::object> trigger_body(const TriggerCreate& options) {
@@ -143,7 +150,9 @@ Result<json::object> trigger_body(const TriggerCreate& options) {
     if (text.find(':') == std::string::npos) return "function:" + text;
     return text;
   };
-  json::object body{{"name", options.name}, {"broker", options.broker}, {"filters", std::move(filters)},
+  json::object body{{"name", options.name},
+                    {"broker", options.broker},
+                    {"filters", std::move(filters)},
                     {"subscriber", to_destination(options.to)}};
   if (!options.dead_letter.empty()) body["deadLetter"] = to_destination(options.dead_letter);
   json::object delivery;
@@ -152,6 +161,13 @@ Result<json::object> trigger_body(const TriggerCreate& options) {
   if (!options.timeout.empty()) delivery["timeout"] = options.timeout;
   if (!delivery.empty()) body["delivery"] = std::move(delivery);
   if (options.ordered) body["ordering"] = "ordered";
+  if (!options.schedule.empty()) {
+    json::object schedule{{"cron", options.schedule}};
+    if (!options.time_zone.empty()) schedule["timezone"] = options.time_zone;
+    body["schedule"] = std::move(schedule);
+  } else if (!options.time_zone.empty()) {
+    return make_error("usage", "--tz goes with --schedule");
+  }
   return body;
 }
 
@@ -172,17 +188,20 @@ std::string status_field(const json::object& trigger, std::string_view key) {
 }
 
 int run_trigger_list(const GlobalOptions& globals) {
-  return print_list(ApiClient(globals.endpoint()).get("/api/v1/triggers"), globals, "triggers", [](const json::array& items) {
-    Table table({"NAME", "BROKER", "SUBSCRIBER", "DELIVERED", "RETRYING", "DEAD-LETTERED", "STATE"});
-    for (const auto& item : items) {
-      const auto* trigger = item.if_object();
-      if (trigger == nullptr) continue;
-      table.add_row({json_text(*trigger, "name"), json_text(*trigger, "broker"), json_text(*trigger, "subscriber"),
-                     status_field(*trigger, "delivered"), status_field(*trigger, "retrying"),
-                     status_field(*trigger, "deadLettered"), status_field(*trigger, "state")});
-    }
-    return table;
-  }, "no triggers yet; create one with: fnctl trigger create NAME --to function:NAME");
+  return print_list(
+      ApiClient(globals.endpoint()).get("/api/v1/triggers"), globals, "triggers",
+      [](const json::array& items) {
+        Table table({"NAME", "BROKER", "SUBSCRIBER", "DELIVERED", "RETRYING", "DEAD-LETTERED", "STATE"});
+        for (const auto& item : items) {
+          const auto* trigger = item.if_object();
+          if (trigger == nullptr) continue;
+          table.add_row({json_text(*trigger, "name"), json_text(*trigger, "broker"), json_text(*trigger, "subscriber"),
+                         status_field(*trigger, "delivered"), status_field(*trigger, "retrying"),
+                         status_field(*trigger, "deadLettered"), status_field(*trigger, "state")});
+        }
+        return table;
+      },
+      "no triggers yet; create one with: fnctl trigger create NAME --to function:NAME");
 }
 
 int run_trigger_describe(const std::string& name, const GlobalOptions& globals) {
@@ -200,7 +219,8 @@ int run_trigger_test(const std::string& name, const std::string& event_file, con
   auto text = read_file(event_file);
   if (!text) return report_error(text.error());
   auto event = parse_json(*text);
-  if (!event) return report_error(make_error("usage", fmt::format("{} is not JSON: {}", event_file, event.error().message)));
+  if (!event)
+    return report_error(make_error("usage", fmt::format("{} is not JSON: {}", event_file, event.error().message)));
   const auto* spec = trigger->body.if_object();
   const json::value* filters = spec ? spec->if_contains("filters") : nullptr;
   json::object body{{"filters", filters ? *filters : json::value(json::array{})}, {"event", *event}};
@@ -211,12 +231,71 @@ int run_trigger_test(const std::string& name, const std::string& event_file, con
     return kExitOk;
   }
   const auto* object = verdict->body.if_object();
-  const bool matches = object && object->contains("matches") && object->at("matches").is_bool() && object->at("matches").as_bool();
+  const bool matches =
+      object && object->contains("matches") && object->at("matches").is_bool() && object->at("matches").as_bool();
   fmt::print("{}: {}\n", matches ? "matches" : "does not match", object ? json_text(*object, "reason") : "");
   return matches ? kExitOk : kExitFailure;
 }
 
+int run_invocation_get(const std::string& id, const GlobalOptions& globals) {
+  auto answer = ApiClient(globals.endpoint()).get("/api/v1/invocations/" + url_encode(id));
+  if (!answer) return report_error(answer.error());
+  if (globals.output == OutputFormat::json) {
+    fmt::print("{}", pretty_json(answer->body));
+    return kExitOk;
+  }
+  const auto* record = answer->body.if_object();
+  if (record == nullptr) return report_error(make_error("invalid_answer", "fnd's answer is not an invocation"));
+  fmt::print("id:        {}\nfunction:  {}\nstatus:    {}\nattempts:  {}\ncreated:   {}\n", json_text(*record, "id"),
+             json_text(*record, "function"), json_text(*record, "status"), json_text(*record, "attempts"),
+             json_text(*record, "createdAt"));
+  if (record->contains("finishedAt")) fmt::print("finished:  {}\n", json_text(*record, "finishedAt"));
+  if (record->contains("error")) fmt::print("error:     {}\n", json_text(*record, "error"));
+  const auto* result = record->if_contains("result");
+  if (result != nullptr && result->is_object()) {
+    const auto& answer_json = result->get_object();
+    fmt::print("answer:    HTTP {}{}\n", json_text(answer_json, "status"),
+               json_text(answer_json, "truncated") == "true" ? " (body cut at 1 MiB)" : "");
+    auto body = base64_decode(json_text(answer_json, "body"));
+    if (body && !body->empty()) fmt::print("{}{}", *body, body->ends_with('\n') ? "" : "\n");
+  }
+  return kExitOk;
+}
+
+int run_invocation_list(const std::string& function, const GlobalOptions& globals) {
+  std::string path = "/api/v1/invocations";
+  if (!function.empty()) path += "?function=" + url_encode(function);
+  return print_list(
+      ApiClient(globals.endpoint()).get(path), globals, "invocations",
+      [](const json::array& items) {
+        Table table({"ID", "FUNCTION", "STATUS", "ATTEMPTS", "CREATED"});
+        for (const auto& item : items) {
+          const auto* record = item.if_object();
+          if (record == nullptr) continue;
+          table.add_row({json_text(*record, "id"), json_text(*record, "function"), json_text(*record, "status"),
+                         json_text(*record, "attempts"), json_text(*record, "createdAt")});
+        }
+        return table;
+      },
+      "no invocations kept; queue one with: fnctl invoke NAME --async");
+}
+
 }  // namespace
+
+Command add_invocation_command(CLI::App& root, const GlobalOptions& globals) {
+  CLI::App* app = root.add_subcommand("invocation", "Asynchronous invocations (fnctl invoke --async): get, list");
+  app->require_subcommand(1);
+  auto id = std::make_shared<std::string>();
+  auto function = std::make_shared<std::string>();
+  CLI::App* get_app = app->add_subcommand("get", "An invocation's status, attempts, and answer or error");
+  get_app->add_option("id", *id, "the invocation id fnctl invoke --async printed")->required();
+  CLI::App* list_app = app->add_subcommand("list", "The newest invocations kept");
+  list_app->add_option("--function", *function, "only this function's");
+  return {app, [=, &globals] {
+            if (get_app->parsed()) return run_invocation_get(*id, globals);
+            return run_invocation_list(*function, globals);
+          }};
+}
 
 Command add_event_command(CLI::App& root, const GlobalOptions& globals) {
   CLI::App* app = root.add_subcommand("event", "CloudEvents: publish one to a broker");
@@ -256,8 +335,9 @@ Command add_broker_command(CLI::App& root, const GlobalOptions& globals) {
 }
 
 Command add_trigger_command(CLI::App& root, const GlobalOptions& globals) {
-  CLI::App* app = root.add_subcommand("trigger", "Triggers (broker -> filters -> subscriber): create, list, describe, "
-                                                 "test, delete");
+  CLI::App* app = root.add_subcommand("trigger",
+                                      "Triggers (broker -> filters -> subscriber): create, list, describe, "
+                                      "test, delete");
   app->require_subcommand(1);
   auto create = std::make_shared<TriggerCreate>();
   auto name = std::make_shared<std::string>();
@@ -269,10 +349,15 @@ Command add_trigger_command(CLI::App& root, const GlobalOptions& globals) {
   create_app->add_option("--filter-sql", create->sql, "a CloudEvents SQL expression that must be true (repeatable)");
   create_app->add_option("--to", create->to, "where matching events go: function:NAME (or NAME), url:URL")->required();
   create_app->add_option("--dead-letter", create->dead_letter, "where events go that cannot be delivered");
-  create_app->add_option("--retries", create->retries, "retries after the first attempt (default 3)")->check(CLI::Range(0, 100));
+  create_app->add_option("--retries", create->retries, "retries after the first attempt (default 3)")
+      ->check(CLI::Range(0, 100));
   create_app->add_option("--backoff", create->backoff, "linear:DELAY or exponential:DELAY (default exponential:200ms)");
   create_app->add_option("--timeout", create->timeout, "per attempt (default 30s)");
   create_app->add_flag("--ordered", create->ordered, "one event at a time per partitionkey, in order");
+  create_app->add_option(
+      "--schedule", create->schedule,
+      "fire on a cron schedule ('0 3 * * *'): a dev.fnd.cron event at each time, delivered like any other");
+  create_app->add_option("--tz", create->time_zone, "the schedule's IANA time zone (default UTC), e.g. Europe/Berlin");
   CLI::App* list_app = app->add_subcommand("list", "List triggers and their delivery counts");
   CLI::App* describe_app = app->add_subcommand("describe", "A trigger's spec and delivery status");
   describe_app->add_option("name", *name, "the trigger's name")->required();

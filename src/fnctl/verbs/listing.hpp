@@ -2,8 +2,9 @@
 // arrays, and a JSON list of strings joined for a table cell.
 #pragma once
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <boost/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,8 @@ int print_list(const Result<JsonAnswer>& answer, const GlobalOptions& globals, s
   const auto* object = answer->body.if_object();
   const auto* items = object ? object->if_contains(key) : nullptr;
   if (items == nullptr || !items->is_array()) {
-    return report_error(make_error("invalid_answer", fmt::format("fnd's answer has no '{}' list; is fnd up to date?", key)));
+    return report_error(
+        make_error("invalid_answer", fmt::format("fnd's answer has no '{}' list; is fnd up to date?", key)));
   }
   if (items->get_array().empty()) {
     fmt::print(stderr, "{}\n", empty_hint);

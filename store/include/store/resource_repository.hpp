@@ -6,6 +6,7 @@
 // calls block on disk I/O, so keep them off the io thread's hot paths.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,8 @@ class ResourceRepository {
   Result<std::vector<Resource>> list(std::string_view kind);
   // true when it existed.
   Result<bool> remove(std::string_view kind, std::string_view name);
+  // Removes the resources of `kind` last put before `before`; says how many.
+  Result<uint64_t> remove_updated_before(std::string_view kind, SystemTime before);
 
  private:
   Database& db_;

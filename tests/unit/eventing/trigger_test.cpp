@@ -183,3 +183,25 @@ TEST_CASE("broker specs", "[unit][dispatch]") {
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().message.starts_with("broker field 'size': unknown field"));
 }
+
+TEST_CASE("a trigger's schedule is a checked cron expression in a time zone, kept through JSON", "[unit]") {
+  TriggerSpec nightly = parse(R"({"name": "nightly", "subscriber": "function:report",
+                                  "schedule": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}})");
+  REQUIRE(nightly.schedule.has_value());
+  CHECK(nightly.schedule->cron == "0 3 * * *");
+  CHECK(nightly.schedule->time_zone == "Europe/Berlin");
+  TriggerSpec again = parse(boost::json::serialize(fnd::eventing::trigger_to_json(nightly)));
+  REQUIRE(again.schedule.has_value());
+  CHECK(*again.schedule == *nightly.schedule);
+  CHECK(parse(R"({"name": "n", "subscriber": "function:r", "schedule": {"cron": "@hourly"}})").schedule->time_zone == "UTC");
+  CHECK_FALSE(parse(R"({"name": "n", "subscriber": "function:r"})").schedule.has_value());
+  CHECK_THAT(trigger_message(R"({"name": "n", "subscriber": "function:r", "schedule": {"cron": "61 * * * *"}})"),
+             Catch::Contains("schedule"));
+  CHECK_THAT(trigger_message(R"({"name": "n", "subscriber": "function:r",
+                                 "schedule": {"cron": "0 3 * * *", "timezone": "Mars/Olympus"}})"),
+             Catch::Contains("Mars/Olympus"));
+  CHECK_THAT(trigger_message(R"({"name": "n", "subscriber": "function:r", "schedule": {"timezone": "UTC"}})"),
+             Catch::Contains("schedule.cron"));
+  CHECK_THAT(trigger_message(R"({"name": "n", "subscriber": "function:r", "schedule": {"cron": "* * * * *", "at": 1}})"),
+             Catch::Contains("schedule.at"));
+}

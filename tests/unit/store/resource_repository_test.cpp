@@ -1,6 +1,7 @@
 #include "store/resource_repository.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -50,4 +51,12 @@ TEST_CASE("resources are kept per kind and name, replaced in place, listed by na
   REQUIRE(again.ok());
   CHECK_FALSE(*again);
   CHECK(resources.list("trigger")->size() == 1);
+  auto none = resources.remove_updated_before("trigger", std::chrono::system_clock::now() - std::chrono::hours(1));
+  REQUIRE(none.ok());
+  CHECK(*none == 0);
+  auto all = resources.remove_updated_before("trigger", std::chrono::system_clock::now() + std::chrono::hours(1));
+  REQUIRE(all.ok());
+  CHECK(*all == 1);
+  CHECK(resources.list("trigger")->empty());
+  CHECK(resources.list("broker")->size() == 1);
 }
