@@ -179,7 +179,7 @@ std::string get_inside(const Daemon& fnd, const std::string& id, const std::stri
 
 }  // namespace
 
-TEST_CASE("a function calls another by name through FN_MESH_URL and gets its answer; the callee learns who called",
+TEST_CASE("a function calls another by name through FN_MESH_URL and gets its answer, and the callee learns who called",
           "[integration][mesh]") {
   Daemon fnd;
   fnd.deploy("pricing", {{"main.py", kPricing}}, kPythonSpec);
