@@ -58,6 +58,32 @@ std::vector<std::string> base_environment(uint16_t port) {
   return {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", fmt::format("PORT={}", port)};
 }
 
+// Where a function finds the mesh endpoint, and the proxy settings that send unmodified HTTP
+// clients through it. Both spellings: curl reads only the lower-case http_proxy, others the
+// upper-case one. The loopback exemption keeps calls to the function's own port (and to the
+// endpoint's API) direct.
+void add_mesh_environment(std::vector<std::string>& env, const MeshAttachment* mesh) {
+  if (!mesh) return;
+  std::string url = fmt::format("http://127.0.0.1:{}", mesh->port());
+  env.push_back("FN_MESH_URL=" + url);
+  env.push_back("HTTP_PROXY=" + url);
+  env.push_back("http_proxy=" + url);
+  env.push_back("NO_PROXY=127.0.0.1,localhost");
+  env.push_back("no_proxy=127.0.0.1,localhost");
+}
+
+// The mesh endpoint's listener inside a new namespace, made before anything runs there.
+Result<UniqueFd> open_mesh_listener(const internal::NetworkNamespace& netns, const MeshAttachment* mesh) {
+  if (!mesh) return UniqueFd();
+  auto listener = netns.open_loopback_listener(mesh->port());
+  if (!listener) {
+    return make_error("runtime_unavailable",
+                      fmt::format("cannot open the mesh endpoint inside a new instance: {}", listener.error().message),
+                      500);
+  }
+  return listener;
+}
+
 Error code_missing(const store::Revision& revision) {
   return make_error("code_missing", fmt::format("code {} of function '{}' is not in the code store; deploy it again",
                                                 revision.spec.code, revision.function), 500);
@@ -234,13 +260,17 @@ Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revisio
   } wipe{*secrets};
   auto netns = internal::NetworkNamespace::create();
   if (!netns) return netns.error();
+  auto mesh_listener = open_mesh_listener(*netns, mesh_);
+  if (!mesh_listener) return mesh_listener.error();
   std::string id = fmt::format("{}-{}-{}", revision.function, revision.number, random_hex(6));
   auto instance = std::make_shared<Instance>(id, revision.function, revision.number, spec.resources.memory_bytes,
                                              std::make_unique<internal::NetworkNamespace>(std::move(*netns)),
                                              options_.port, origin);
   auto first_id = ids_->acquire(id);
   if (!first_id) return first_id.error();
-  // From here on remove_bundle() undoes what is done: mounts, the bundle and the id block.
+  // From here on remove_bundle() undoes what is done: mounts, the bundle, the mesh listener and
+  // the id block.
+  if (mesh_) mesh_->attach(id, revision.function, mesh_listener->release());
   const std::string bundle = bundle_dir(id);
   auto undo = [&](Error e) {
     remove_bundle(id);
@@ -263,6 +293,7 @@ Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revisio
   config.env.push_back("FN_NAME=" + revision.function);
   config.env.push_back(fmt::format("FN_REVISION={}", revision.number));
   config.env.push_back("FN_HANDLER=" + spec.handler);
+  add_mesh_environment(config.env, mesh_);
   config.rootfs = rootfs_;
   config.code_dir = bundle + "/function";
   config.runtimes_dir = options_.runtimes_dir;
@@ -363,12 +394,16 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_
   if (!args) co_return args.error();
   auto netns = internal::NetworkNamespace::create();
   if (!netns) co_return netns.error();
+  auto mesh_listener = open_mesh_listener(*netns, mesh_);
+  if (!mesh_listener) co_return mesh_listener.error();
   std::string id = fmt::format("cell-{}-{}", config::to_string(kind), random_hex(8));
   auto instance = std::make_shared<Instance>(id, "", 0, limits.memory_bytes,
                                              std::make_unique<internal::NetworkNamespace>(std::move(*netns)),
                                              options_.port, InstanceOrigin::stem_cell);
   auto first_id = ids_->acquire(id);
   if (!first_id) co_return first_id.error();
+  // The cell's listener exists from now on but serves only once a function takes the cell.
+  if (mesh_) mesh_->attach(id, "", mesh_listener->release());
 
   // The code and the secrets come later, mounted on these shared points: they propagate into
   // the running cell's /function and /run/secrets.
@@ -392,6 +427,7 @@ asio::awaitable<Result<std::shared_ptr<Instance>>> ContainerRuntime::start_stem_
   config.hostname = "fnd-cell";
   config.args = std::move(*args);
   config.env = base_environment(options_.port);
+  add_mesh_environment(config.env, mesh_);
   config.rootfs = rootfs_;
   config.code_dir = code_point;
   config.runtimes_dir = options_.runtimes_dir;
@@ -466,6 +502,8 @@ asio::awaitable<Status> ContainerRuntime::specialize(const std::shared_ptr<Insta
   env["FN_HANDLER"] = spec.handler;
   // From here on what the bootstrap logs is the function's.
   cell->assigned(revision.function, revision.number, spec.resources.memory_bytes);
+  // Before the handler loads: code at the module's top level may call the mesh already.
+  if (mesh_) mesh_->assign(cell->id(), revision.function);
   if (Status sent = internal::send_assignment(cell->control_fd(), spec.handler, env); !sent) {
     co_return unusable(sent.error().message);
   }
@@ -541,6 +579,7 @@ void ContainerRuntime::remove_bundle(const std::string& id) {
   std::error_code ec;
   fs::remove_all(bundle, ec);
   if (ec) spdlog::warn("cannot remove {}: {}", bundle, ec.message());
+  if (mesh_) mesh_->detach(id);
   if (ids_) ids_->release(id);
 }
 

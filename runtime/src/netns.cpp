@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -65,6 +66,24 @@ Result<int> NetworkNamespace::open_tcp_socket() const {
   if (::setns(home.get(), CLONE_NEWNET) != 0) std::abort();
   if (sock < 0) return make_errno_error("netns_failed", "socket in instance namespace", socket_errno);
   return sock;
+}
+
+Result<UniqueFd> NetworkNamespace::open_loopback_listener(uint16_t port) const {
+  auto sock = open_tcp_socket();
+  if (!sock) return sock.error();
+  // bind and listen act on the socket's own namespace, whichever one this thread is in now.
+  UniqueFd listener(*sock);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(listener.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    return make_errno_error("netns_failed", fmt::format("bind 127.0.0.1:{} in instance namespace", port), errno);
+  }
+  if (::listen(listener.get(), SOMAXCONN) != 0) {
+    return make_errno_error("netns_failed", "listen in instance namespace", errno);
+  }
+  return listener;
 }
 
 }  // namespace fnd::runtime::internal

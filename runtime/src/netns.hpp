@@ -3,6 +3,7 @@
 // inside it. Private to the runtime module.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/error.hpp"
@@ -20,6 +21,9 @@ class NetworkNamespace {
   // A new TCP socket (non-blocking, close-on-exec) that lives in this namespace.
   // Must run on a thread that may change its network namespace briefly (any daemon thread).
   Result<int> open_tcp_socket() const;
+  // A TCP socket of this namespace listening on 127.0.0.1:`port` (non-blocking, close-on-exec),
+  // for fnd to accept connections that processes inside make. Same thread rule as above.
+  Result<UniqueFd> open_loopback_listener(uint16_t port) const;
 
  private:
   explicit NetworkNamespace(UniqueFd fd) : fd_(std::move(fd)) {}

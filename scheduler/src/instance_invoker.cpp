@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <fmt/format.h>
@@ -58,15 +59,24 @@ Error timed_out(std::string_view function, std::chrono::milliseconds timeout, bo
                                                 function, format_duration(timeout)), 504);
 }
 
-// The request as the function gets it: the caller's end-to-end fields, X-Forwarded-For, and a
+bool is_caller_header(std::string_view name) {
+  return name.size() == kCallerHeader.size() &&
+         std::equal(name.begin(), name.end(), kCallerHeader.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
+// The request as the function gets it: the caller's end-to-end fields (never a caller identity
+// of its own making), the calling function as fnd knows it, X-Forwarded-For, and a
 // Content-Length for the (whole) body. Written into `out`, whose capacity is reused.
 void serialize_request_head(const InvocationRequest& request, std::string& out) {
   out.clear();
   out.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
   for (const auto& field : request.headers) {
-    if (is_hop_by_hop(field.name)) continue;
+    if (is_hop_by_hop(field.name) || is_caller_header(field.name)) continue;
     out.append(field.name).append(": ").append(field.value).append("\r\n");
   }
+  if (!request.caller.empty()) out.append(kCallerHeader).append(": ").append(request.caller).append("\r\n");
   if (!request.client_address.empty()) out.append("X-Forwarded-For: ").append(request.client_address).append("\r\n");
   fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n\r\n", request.body.size());
 }

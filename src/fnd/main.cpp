@@ -11,8 +11,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
@@ -35,6 +39,7 @@
 #include "gateway/invocation_handler.hpp"
 #include "gateway/router.hpp"
 #include "gateway/security_api.hpp"
+#include "mesh/node_endpoint.hpp"
 #include "options.hpp"
 #include "runtime/container_runtime.hpp"
 #include "runtime/secret_source.hpp"
@@ -53,6 +58,7 @@
 #include "eventing/event_router.hpp"
 #include "gateway/events_api.hpp"
 #include "store/secret_store.hpp"
+#include "store/state_store.hpp"
 #include "store/token_repository.hpp"
 #include "systemd_notifier.hpp"
 
@@ -260,6 +266,39 @@ int main(int argc, char** argv) {
   fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access, &async_invocations);
   fnd::gateway::EventsApi events_api(events, &async_invocations, audit);
   metrics.add_collector([&events](std::string& out) { events.render_metrics(out); });
+
+  // Functions' key/value state, in its own file (its fsyncs never slow fnd.db or events.db), and
+  // the mesh endpoint inside every instance through which functions reach it, each other and the
+  // brokers. The runtime opens the endpoint's listener in each instance before it runs anything.
+  auto state = fnd::store::StateStore::open(state_dir + "/state.db", {}, clock);
+  if (!state) fail(state.error().message);
+  fnd::store::StateStore& state_store = **state;
+  deployments.subscribe([&state_store, &blocking](const fnd::scheduler::DeploymentEvent& event) {
+    if (event.change != fnd::scheduler::DeploymentChange::deleted) return;
+    // A function made later under the same name starts with no state.
+    asio::post(blocking, [&state_store, name = event.function] {
+      if (auto removed = state_store.remove_function(name); !removed) {
+        spdlog::warn("the state of deleted function {} stays until its next delete: {}", name, removed.error().message);
+      }
+    });
+  });
+  fnd::mesh::NodeEndpoint mesh({io.get_executor(), scheduling.invoker(), state_store, events, metrics});
+  runtime.set_mesh(&mesh);
+  // Expired keys are gone for readers at once; their rows are removed hourly, off the io thread.
+  asio::steady_timer state_purge(io);
+  std::function<void()> purge_state_hourly = [&] {
+    state_purge.expires_after(std::chrono::hours(1));
+    state_purge.async_wait([&](const boost::system::error_code& error) {
+      if (error) return;
+      asio::post(blocking, [&state_store] {
+        if (auto purged = state_store.purge_expired(std::chrono::system_clock::now()); !purged) {
+          spdlog::warn("purging expired state: {}", purged.error().message);
+        }
+      });
+      purge_state_hourly();
+    });
+  };
+  purge_state_hourly();
   fnd::gateway::AdminApi admin(**database, state_dir, blocking.get_executor());
   fnd::gateway::Router router({api, admin, security, invocations, events_api, audit}, access, metrics, options.gateway,
                               options.store.code.max_archive_bytes);
@@ -324,6 +363,10 @@ int main(int argc, char** argv) {
       co_await server.drain(std::chrono::steady_clock::now() + options.gateway.drain_timeout);
       co_await async_invocations.stop();
       co_await events.stop();  // deliveries under way end (or are made again after a restart)
+      // Calls between functions that the drained requests and deliveries started are done by now.
+      co_await mesh.drain(std::chrono::steady_clock::now() +
+                          std::min<std::chrono::milliseconds>(options.gateway.drain_timeout, std::chrono::seconds(5)));
+      state_purge.cancel();
       co_await scheduling.shutdown();
       co_await runtime.stop_all();
       spdlog::info("fnd stopped ({} instances left)", runtime.live_instances());
@@ -346,6 +389,7 @@ int main(int argc, char** argv) {
 
   io.run();
   blocking.join();
+  runtime.set_mesh(nullptr);
   fs::remove(state_dir + "/fnd.addr", ec);
   return exit_code;
 }

@@ -6,6 +6,11 @@
 // function's secrets (spec field `secrets`) are files /run/secrets/NAME/KEY on a tmpfs of the
 // instance's own; its seccomp profile is fnd's default unless the spec says unconfined.
 //
+// With a MeshAttachment (set_mesh), every instance's namespace gets a listener of the mesh
+// endpoint on 127.0.0.1:mesh->port() before its process starts (plain and pre-created instances
+// in prepare(), stem cells in start_stem_cell(), bound to their function in specialize()), and
+// its env FN_MESH_URL, HTTP_PROXY/http_proxy pointing there, NO_PROXY/no_proxy for loopback.
+//
 // Not thread safe: use from the io_context's thread only. Coroutines here may take as long as
 // the container takes to start or stop; none blocks the thread for more than a crun spawn.
 #pragma once
@@ -21,6 +26,7 @@
 
 #include "core/error.hpp"
 #include "runtime/instance.hpp"
+#include "runtime/mesh_attachment.hpp"
 #include "runtime/options.hpp"
 #include "runtime/secret_source.hpp"
 #include "store/log_store.hpp"
@@ -94,6 +100,10 @@ class ContainerRuntime {
   // Stops every live instance.
   boost::asio::awaitable<void> stop_all();
 
+  // The node-level mesh endpoint that listens inside every instance from now on (null: none).
+  // Set before any instance starts; it must outlive every instance the runtime starts.
+  void set_mesh(MeshAttachment* mesh) { mesh_ = mesh; }
+
   // Called once for every instance that ends, whatever the reason, after exit() is set.
   void on_instance_exit(std::function<void(const std::shared_ptr<Instance>&)> listener) {
     exit_listener_ = std::move(listener);
@@ -123,8 +133,8 @@ class ContainerRuntime {
   // Detaches the host's mounts of a plain or pre-created instance's code and secrets, once the
   // container holds its own (a stem cell keeps them: they propagate into it).
   void detach_host_mounts(const std::string& id);
-  // Removes the instance's bundle with every mount in it (its code, its secrets) and gives its
-  // host id block back: call only once none of its processes is left.
+  // Removes the instance's bundle with every mount in it (its code, its secrets), closes its mesh
+  // listener and gives its host id block back: call only once none of its processes is left.
   void remove_bundle(const std::string& id);
   // The values of every secret the spec names. Error: 502 secret_unavailable.
   Result<std::map<std::string, std::map<std::string, std::string>>> read_secrets(const store::Revision& revision) const;
@@ -150,6 +160,7 @@ class ContainerRuntime {
   std::string cgroup_prefix_;  // "<tag>-": this daemon's cgroups under /fnd, tag derived from the state dir
   std::map<std::string, std::shared_ptr<Instance>> live_;
   std::function<void(const std::shared_ptr<Instance>&)> exit_listener_;
+  MeshAttachment* mesh_ = nullptr;
 };
 
 }  // namespace fnd::runtime

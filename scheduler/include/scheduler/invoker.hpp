@@ -35,6 +35,10 @@ inline constexpr std::string_view kCallerGone = "caller_gone";                 /
 // (queue full, capacity, memory budget, shutting down): the error says when (Retry-After).
 bool is_capacity_error(const Error& error);
 
+// The header that tells a function which function called it (through the mesh). Only fnd
+// writes it: one a caller sends among its headers is dropped on every path.
+inline constexpr std::string_view kCallerHeader = "X-Fnd-Caller";
+
 struct HeaderField {
   std::string_view name;
   std::string_view value;
@@ -48,7 +52,8 @@ struct InvocationRequest {
   std::span<const HeaderField> headers;    // as received; hop-by-hop fields and Expect are dropped
   std::string_view body;                   // the whole body
   std::string_view client_address;         // passed on as X-Forwarded-For when not empty
-  std::string_view caller;                 // the calling function's name (mesh), empty for outside callers
+  std::string_view caller;                 // the calling function's name (mesh), empty for outside callers;
+                                           // the function sees it as kCallerHeader
   // When set, called only if the request has to wait for an instance: the returned awaitable
   // completes when the caller has gone away, and the wait is then abandoned (nothing is started,
   // queued or evicted for nobody).
