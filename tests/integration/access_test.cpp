@@ -121,7 +121,7 @@ TlsAnswer https_get(const std::string& url, const std::string& ca_file, const st
 
 }  // namespace
 
-TEST_CASE("the management API wants a token over TCP; root on the local socket needs none", "[integration][access]") {
+TEST_CASE("the management API wants a token over TCP, root on the local socket needs none", "[integration][access]") {
   Daemon fnd;
   HttpAnswer anonymous = fnd.http_as("", "GET", "/api/v1/functions");
   CHECK(anonymous.status == 401);
@@ -263,7 +263,7 @@ TEST_CASE("a function with access: token answers token holders only and never se
   CHECK(fnd.http_as(fnd.admin_token(), "POST", "/function/private", "x").status == 200);
 }
 
-TEST_CASE("the listener speaks TLS with its certificate, reloaded on SIGHUP; fnctl and curl trust a given CA",
+TEST_CASE("the listener speaks TLS with its certificate, reloaded on SIGHUP, fnctl and curl trust a given CA",
           "[integration][access]") {
   TestCa ca("fnd test CA");
   std::string dir = std::filesystem::temp_directory_path() / ("fnd-tls-" + std::to_string(::getpid()));
@@ -333,7 +333,7 @@ TEST_CASE("plain HTTP on a public address is refused at start unless allowed on 
   CHECK(fnd.http_as("", "GET", "/healthz").status == 200);
 }
 
-TEST_CASE("every change is in the audit log with who made it; secrets go in and never come out",
+TEST_CASE("every change is in the audit log with who made it, secrets go in and never come out",
           "[integration][access]") {
   Daemon fnd;
   std::string deployer = make_token(fnd, "ci", "deployer");

@@ -1,4 +1,5 @@
 #include "config/option_binder.hpp"
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -26,7 +27,9 @@ OptionBinder bind(Fields& fields) {
 }
 
 Status apply(OptionBinder& binder, const std::string& yaml) {
-  std::string path = (std::filesystem::temp_directory_path() / "fnd-option-binder-test.yaml").string();
+  // One file per process: ctest runs each test case as its own process, several at once.
+  std::string path =
+      (std::filesystem::temp_directory_path() / ("fnd-option-binder-test-" + std::to_string(::getpid()) + ".yaml")).string();
   std::ofstream(path) << yaml;
   Status st = binder.apply_file(path);
   std::remove(path.c_str());

@@ -195,7 +195,7 @@ TEST_CASE("cesql: casts, explicit and implicit", "[unit]") {
   CHECK(error_of("ABS('x')") == std::pair{ErrorKind::cast, integer(0)});
 }
 
-TEST_CASE("cesql: integers are 32-bit; overflow is a math error with 0", "[unit]") {
+TEST_CASE("cesql: integers are 32-bit, overflow is a math error with 0", "[unit]") {
   CHECK(value_of("-2147483648") == integer(-2147483648));
   CHECK(value_of("2147483647") == integer(2147483647));
   CHECK(error_of("2147483647 + 1") == std::pair{ErrorKind::math, integer(0)});
@@ -212,7 +212,7 @@ TEST_CASE("cesql: integers are 32-bit; overflow is a math error with 0", "[unit]
   CHECK_THAT(parse_error("99999999999999999999999"), Catch::Contains("outside the 32-bit integer range"));
 }
 
-TEST_CASE("cesql: division and modulo truncate; by zero they give 0 and a math error", "[unit]") {
+TEST_CASE("cesql: division and modulo truncate, by zero they give 0 and a math error", "[unit]") {
   CHECK(value_of("-7 / 2") == integer(-3));
   CHECK(value_of("-7 % 2") == integer(-1));
   CHECK(value_of("7 % -2") == integer(1));

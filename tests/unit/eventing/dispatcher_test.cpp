@@ -707,7 +707,7 @@ TEST_CASE("a restart after everything finished redelivers nothing", "[unit][disp
   CHECK(h.subscriber.ids() == std::vector<std::string>{"e1", "e2", "e3"});
 }
 
-TEST_CASE("stop abandons a delivery under way; a restart delivers it again", "[unit][dispatch]") {
+TEST_CASE("stop abandons a delivery under way, a restart delivers it again", "[unit][dispatch]") {
   Harness h;
   const TriggerSpec spec = trigger();
   h.start(spec);
@@ -819,7 +819,7 @@ TEST_CASE("ordered delivery has one event of a key in flight at a time", "[unit]
   CHECK(h.subscriber.most_parked == 2);
 }
 
-TEST_CASE("replies go to the broker with fndttl decremented; a ttl of 1 is dropped", "[unit][dispatch]") {
+TEST_CASE("replies go to the broker with fndttl decremented, a ttl of 1 is dropped", "[unit][dispatch]") {
   Harness h;
   h.start(trigger());
   uint64_t delivered_when_published = 99;

@@ -126,7 +126,7 @@ TEST_CASE("binary records: ce_ headers, content-type, the value as data", "[unit
   CHECK(event.attribute("partitionkey") == nullptr);  // a null key adds nothing
 }
 
-TEST_CASE("a tombstone is an event without data; an empty value is empty data", "[unit]") {
+TEST_CASE("a tombstone is an event without data, an empty value is empty data", "[unit]") {
   CHECK_FALSE(read(KafkaRecord{std::nullopt, required_headers(), std::nullopt}).data.has_value());
   CHECK(read(KafkaRecord{std::nullopt, required_headers(), std::string()}).data == "");
 }

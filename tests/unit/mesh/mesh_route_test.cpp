@@ -49,7 +49,7 @@ TEST_CASE("/v1/state routes a key (percent-decoded, slashes kept) or the listing
   CHECK(route_request("/v1/statements", kEndpoint).kind == RouteKind::not_found);
 }
 
-TEST_CASE("/v1/events/BROKER publishes to one broker; /svc is a service; anything else is not found", "[unit]") {
+TEST_CASE("/v1/events/BROKER publishes to one broker, /svc is a service, anything else is not found", "[unit]") {
   MeshRoute events = route_request("/v1/events/default", kEndpoint);
   CHECK(events.kind == RouteKind::events);
   CHECK(events.name == "default");

@@ -50,7 +50,7 @@ TEST_CASE("connect errors count as errors, and mix with 5xx", "[unit]") {
   CHECK_FALSE(d.usable(0));
 }
 
-TEST_CASE("a success resets the consecutive count; 4xx is a success", "[unit]") {
+TEST_CASE("a success resets the consecutive count, 4xx is a success", "[unit]") {
   FakeClock clock;
   OutlierDetector d(2, OutlierDetectorSettings{}, clock);
   fail(d, 0, 4);

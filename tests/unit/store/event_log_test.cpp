@@ -249,7 +249,7 @@ TEST_CASE("bad appends are refused before anything is stored", "[unit]") {
   CHECK(*log->head("orders") == 0);
 }
 
-TEST_CASE("a duplicate within the window reports the earlier offset; after it, the event is new", "[unit]") {
+TEST_CASE("a duplicate within the window reports the earlier offset, after it, the event is new", "[unit]") {
   TempDir dir;
   FakeClock clock;
   auto log = open_log(dir.file("events.db"), clock);  // default window: 10 minutes

@@ -101,7 +101,7 @@ TEST_CASE("a secret round-trips through put and get", "[unit]") {
   CHECK(read->values == binary);
 }
 
-TEST_CASE("every change of a secret gets a higher version; an identical put keeps it", "[unit]") {
+TEST_CASE("every change of a secret gets a higher version, an identical put keeps it", "[unit]") {
   Fixture f;
   auto v1 = f.store->put("stripe", kStripe);
   REQUIRE(v1.ok());
@@ -159,7 +159,7 @@ TEST_CASE("list shows names, key names, versions and times but never values", "[
   CHECK((*listed)[2].updated_at == test_epoch() + 20s);
 }
 
-TEST_CASE("removing a secret removes its values; get then says not found", "[unit]") {
+TEST_CASE("removing a secret removes its values, get then says not found", "[unit]") {
   Fixture f;
   REQUIRE(f.store->put("stripe", kStripe).ok());
   auto removed = f.store->remove("stripe");

@@ -202,7 +202,7 @@ TEST_CASE("unknown, expired and revoked tokens are refused with distinct codes",
   }
 }
 
-TEST_CASE("token names are unique among unrevoked tokens; revoking frees the name", "[unit]") {
+TEST_CASE("token names are unique among unrevoked tokens, revoking frees the name", "[unit]") {
   Fixture f;
   auto first = f.create("ci");
   auto taken = f.tokens->create("ci", Role::reader, {}, std::nullopt);
