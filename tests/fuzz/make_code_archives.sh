@@ -1,9 +1,12 @@
 #!/bin/sh
-# Writes the code archive seeds of corpus/fuzz_code_archive/: small tar.gz (and tar) files, both
+# Writes the code archive seeds of fuzz_code_archive into DIR: small tar.gz (and tar) files, both
 # the usual shapes of function code and the unsafe ones the code store must refuse. Reproducible
-# (fixed times, owners and gzip headers), so running it again changes nothing.
+# (fixed times, owners and gzip headers). run.sh calls it, so that no binary seed is committed.
+#   tests/fuzz/make_code_archives.sh DIR
 set -eu
-cd "$(dirname "$0")/corpus/fuzz_code_archive"
+[ $# -eq 1 ] || { echo "usage: make_code_archives.sh DIR" >&2; exit 2; }
+mkdir -p "$1"
+cd "$1"
 python3 - <<'PY'
 import gzip, io, tarfile
 

@@ -38,6 +38,15 @@ if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDI
 
 summary="$BUILD_DIR/fuzz-summary.md"
 printf '| target | seconds | executions | exec/s | corpus (files) | crashes |\n|---|---|---|---|---|---|\n' >"$summary"
+# Binary seeds are made here rather than committed: the code archives (reproducible, from
+# make_code_archives.sh) and TZif files of the host's zone data.
+SEEDS="$BUILD_DIR/fuzz-seeds"
+tests/fuzz/make_code_archives.sh "$SEEDS/fuzz_code_archive"
+mkdir -p "$SEEDS/fuzz_time_zone"
+for zone in Europe/Berlin Australia/Lord_Howe UTC; do
+  [ -f "/usr/share/zoneinfo/$zone" ] && cp "/usr/share/zoneinfo/$zone" "$SEEDS/fuzz_time_zone/tzif_$(basename "$zone")"
+done
+
 failed=0
 total_execs=0
 total_seconds=0
@@ -48,6 +57,8 @@ for target in $TARGETS; do
   artifacts="$BUILD_DIR/fuzz-artifacts/$target"
   log="$BUILD_DIR/fuzz-logs/$target.log"
   mkdir -p "$work" "$artifacts" "$(dirname "$log")"
+  seeds=""
+  [ -d "$SEEDS/$target" ] && seeds="$SEEDS/$target"
   dict=""
   [ -f "tests/fuzz/dict/$target.dict" ] && dict="-dict=tests/fuzz/dict/$target.dict"
   start=$(date +%s)
@@ -56,7 +67,7 @@ for target in $TARGETS; do
   # (the build dir's); the committed seeds are only read.
   # shellcheck disable=SC2086
   "$binary" -max_total_time="$SECONDS_EACH" -timeout=5 -rss_limit_mb=2048 -max_len=8192 \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" $dict "$work" "$CORPUS/$target" >"$log" 2>&1 || rc=$?
+    -print_final_stats=1 -artifact_prefix="$artifacts/" $dict "$work" "$CORPUS/$target" $seeds >"$log" 2>&1 || rc=$?
   seconds=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   execs=${execs:-0}
