@@ -24,6 +24,8 @@
 #include "eventing/cron.hpp"
 #include "eventing/event_format.hpp"
 #include "eventing/filter.hpp"
+#include "eventing/kafka_sink.hpp"
+#include "eventing/kafka_sources.hpp"
 
 namespace fnd::eventing {
 
@@ -85,6 +87,47 @@ EventRouter::EventRouter(Services services, EventRouterOptions options)
 
 EventRouter::~EventRouter() = default;
 
+void EventRouter::use_kafka(KafkaBrokerBackend backend) { kafka_ = std::make_unique<KafkaBrokerBackend>(backend); }
+
+bool EventRouter::in_kafka(std::string_view broker) const {
+  return kafka_ != nullptr && !broker.starts_with(kReservedPrefix);
+}
+
+std::string EventRouter::staging_broker(std::string_view trigger) { return "fnd-trigger-" + std::string(trigger); }
+
+void EventRouter::start_relay(const TriggerSpec& spec) {
+  const std::string staging = staging_broker(spec.name);
+  if (!brokers_.contains(staging)) {
+    Broker added{BrokerSpec{staging}};
+    auto head = services_.log.head(staging);  // a trigger made again finds its old staging offsets
+    added.head = head ? *head : 0;
+    brokers_[staging] = added;
+  }
+  SourceSpec relay;
+  relay.name = staging;
+  relay.bootstrap_servers = kafka_->bootstrap_servers;
+  relay.topics = {kafka_->topic_prefix + spec.broker};
+  relay.broker = staging;
+  relay.consumer_group = staging;
+  relay.start_at_latest = true;
+  kafka_->relays.relay(std::move(relay));
+}
+
+asio::awaitable<void> EventRouter::stop_relay(std::string trigger) {
+  if (kafka_ == nullptr) co_return;
+  co_await kafka_->relays.drop_relay(staging_broker(trigger));
+}
+
+EventRouter::Trigger EventRouter::make_trigger(const TriggerSpec& spec, SystemTime created_at, SystemTime updated_at) {
+  Trigger trigger;
+  trigger.declared = spec;
+  trigger.dispatcher = make_dispatcher(spec);
+  trigger.created_at = created_at;
+  trigger.updated_at = updated_at;
+  if (in_kafka(spec.broker)) start_relay(spec);
+  return trigger;
+}
+
 Status EventRouter::load() {
   auto stored_brokers = services_.resources.list(kBrokerKind);
   if (!stored_brokers) return stored_brokers.error();
@@ -114,7 +157,7 @@ Status EventRouter::load() {
                     spec ? fmt::format("its broker {} does not exist", spec->broker) : spec.error().message);
       continue;
     }
-    triggers_[resource.name] = Trigger{make_dispatcher(*spec), resource.created_at, resource.updated_at};
+    triggers_[resource.name] = make_trigger(*spec, resource.created_at, resource.updated_at);
   }
   spdlog::info("eventing: {} brokers, {} triggers", brokers_.size(), triggers_.size());
   if (!unreadable.empty()) {
@@ -126,6 +169,8 @@ Status EventRouter::load() {
 
 std::unique_ptr<TriggerDispatcher> EventRouter::make_dispatcher(const TriggerSpec& declared) {
   TriggerSpec spec = declared;
+  // Following a Kafka broker, the dispatcher reads the trigger's staging broker its relay fills.
+  if (in_kafka(declared.broker)) spec.broker = staging_broker(declared.name);
   if (spec.schedule) {
     // A cron trigger delivers its own firings only (and then whatever its filters allow).
     Filter own;
@@ -195,6 +240,7 @@ asio::awaitable<Result<std::vector<store::AppendOutcome>>> EventRouter::publish(
                                                                                 std::vector<CloudEvent> events) {
   auto found = brokers_.find(broker);
   if (found == brokers_.end()) co_return broker_not_found(broker);
+  if (in_kafka(broker)) co_return co_await publish_to_kafka(std::move(broker), std::move(events));
   const uint64_t backlog = found->second.head - std::min(found->second.head, slowest_cursor(broker));
   if (backlog + events.size() > options_.max_backlog) {
     found->second.refused += events.size();
@@ -228,9 +274,69 @@ asio::awaitable<Result<std::vector<store::AppendOutcome>>> EventRouter::publish(
   co_return appended;
 }
 
+asio::awaitable<Result<std::vector<store::AppendOutcome>>> EventRouter::publish_to_kafka(
+    std::string broker, std::vector<CloudEvent> events) {
+  const auto now = std::chrono::steady_clock::now();
+  while (!kafka_seen_order_.empty() && now - kafka_seen_order_.front().first > kafka_->dedup_window) {
+    auto seen = kafka_seen_.find(kafka_seen_order_.front().second);
+    if (seen != kafka_seen_.end() && seen->second == kafka_seen_order_.front().first) kafka_seen_.erase(seen);
+    kafka_seen_order_.pop_front();
+  }
+  std::vector<store::AppendOutcome> outcomes(events.size());
+  std::vector<CloudEvent> fresh;
+  std::vector<size_t> fresh_at;
+  std::vector<std::string> fresh_keys;
+  for (size_t i = 0; i < events.size(); ++i) {
+    std::string key = broker;
+    key += '\0';
+    key += events[i].source();
+    key += '\0';
+    key += events[i].id();
+    const bool repeated_in_batch = std::find(fresh_keys.begin(), fresh_keys.end(), key) != fresh_keys.end();
+    if (kafka_seen_.contains(key) || repeated_in_batch) {
+      outcomes[i].duplicate = true;
+      continue;
+    }
+    fresh.push_back(std::move(events[i]));
+    fresh_at.push_back(i);
+    fresh_keys.push_back(std::move(key));
+  }
+  Result<std::vector<KafkaDelivery>> produced = std::vector<KafkaDelivery>{};
+  if (!fresh.empty()) {
+    produced = co_await kafka_->sink.produce_all(kafka_->topic_prefix + broker, fresh, kafka_->produce_timeout);
+  }
+  auto again = brokers_.find(broker);
+  if (!produced) {
+    if (again != brokers_.end()) again->second.refused += events.size();
+    co_return produced.error();
+  }
+  for (size_t j = 0; j < fresh_at.size(); ++j) {
+    outcomes[fresh_at[j]].offset = static_cast<uint64_t>((*produced)[j].offset);
+    kafka_seen_.insert_or_assign(fresh_keys[j], now);
+    kafka_seen_order_.emplace_back(now, std::move(fresh_keys[j]));
+  }
+  while (kafka_seen_order_.size() > kKafkaDedupEntries) {
+    auto seen = kafka_seen_.find(kafka_seen_order_.front().second);
+    if (seen != kafka_seen_.end() && seen->second == kafka_seen_order_.front().first) kafka_seen_.erase(seen);
+    kafka_seen_order_.pop_front();
+  }
+  if (again != brokers_.end()) {
+    again->second.accepted += fresh.size();
+    again->second.duplicates += events.size() - fresh.size();
+    again->second.head += fresh.size();
+  }
+  co_return outcomes;
+}
+
 asio::awaitable<Status> EventRouter::publish(const std::string& broker, const CloudEvent& reply) {
   std::vector<CloudEvent> one{reply};
-  auto appended = co_await publish(broker, std::move(one));
+  // A trigger reading a staging broker replies into the broker it follows.
+  std::string target = broker;
+  if (auto trigger = triggers_.find(broker.substr(std::min(broker.size(), staging_broker("").size())));
+      kafka_ != nullptr && broker.starts_with(staging_broker("")) && trigger != triggers_.end()) {
+    target = trigger->second.declared.broker;
+  }
+  auto appended = co_await publish(target, std::move(one));
   if (!appended) co_return appended.error();
   co_return Status{};
 }
@@ -257,7 +363,7 @@ asio::awaitable<Status> EventRouter::delete_broker(std::string name) {
   if (!brokers_.contains(name)) co_return broker_not_found(name);
   std::vector<std::string> followers;
   for (const auto& [trigger_name, trigger] : triggers_) {
-    if (trigger.dispatcher->spec().broker == name) followers.push_back(trigger_name);
+    if (trigger.declared.broker == name) followers.push_back(trigger_name);
   }
   if (!followers.empty()) {
     co_return make_error(
@@ -282,7 +388,7 @@ std::optional<BrokerStatus> EventRouter::broker(std::string_view name) const {
   if (found == brokers_.end()) return std::nullopt;
   BrokerStatus status{found->second.spec, found->second.head, {}};
   for (const auto& [trigger_name, trigger] : triggers_) {
-    if (trigger.dispatcher->spec().broker == name) status.triggers.push_back(trigger_name);
+    if (trigger.declared.broker == name) status.triggers.push_back(trigger_name);
   }
   return status;
 }
@@ -307,6 +413,7 @@ asio::awaitable<Result<bool>> EventRouter::put_trigger(TriggerSpec spec) {
     triggers_.erase(found);
   }
   co_await stop_dispatcher(old.get());
+  co_await stop_relay(spec.name);
   if (old && old->spec().broker != spec.broker) {
     // Its place in the old broker's log means nothing in the new one: start at the new head.
     std::string consumer = consumer_name(spec.name);
@@ -315,7 +422,7 @@ asio::awaitable<Result<bool>> EventRouter::put_trigger(TriggerSpec spec) {
     if (!removed) co_return removed.error();
   }
   auto& trigger = triggers_[spec.name];
-  trigger = Trigger{make_dispatcher(spec), created_at, now};
+  trigger = make_trigger(spec, created_at, now);
   if (started_) {
     trigger.dispatcher->start();
     start_cron(spec.name, trigger);
@@ -335,6 +442,8 @@ asio::awaitable<Status> EventRouter::delete_trigger(std::string name) {
   if (found->second.cron_timer) found->second.cron_timer->cancel();
   triggers_.erase(found);
   co_await dispatcher->stop();
+  co_await stop_relay(name);
+  brokers_.erase(staging_broker(name));
   (void)services_.resources.remove(kCronStateKind, name);
   std::string consumer = consumer_name(name);
   auto forgotten = co_await on_blocking(services_.blocking_executor,
@@ -355,7 +464,7 @@ std::optional<TriggerStatus> EventRouter::trigger(std::string_view name) const {
   auto found = triggers_.find(name);
   if (found == triggers_.end()) return std::nullopt;
   const auto& dispatcher = *found->second.dispatcher;
-  return TriggerStatus{dispatcher.spec(), dispatcher.stats(), found->second.created_at, found->second.updated_at};
+  return TriggerStatus{found->second.declared, dispatcher.stats(), found->second.created_at, found->second.updated_at};
 }
 
 void EventRouter::start_cron(const std::string& name, Trigger& trigger) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "answer_sink.hpp"
 #include "eventing/kafka_binding.hpp"
@@ -83,6 +84,63 @@ asio::awaitable<AttemptResult> KafkaSink::deliver(std::string topic, CloudEvent 
   AttemptResult result;
   result.status = 200;
   co_return result;
+}
+
+namespace {
+
+// Acknowledgements of a group of records, gathered on the io thread.
+struct GroupAcknowledgement {
+  GroupAcknowledgement(const asio::any_io_executor& executor, size_t count)
+      : wake(executor, asio::steady_timer::time_point::max()), deliveries(count) {}
+  asio::steady_timer wake;
+  std::vector<KafkaDelivery> deliveries;
+  size_t remaining = 0;
+  std::optional<Error> failure;
+};
+
+}  // namespace
+
+asio::awaitable<Result<std::vector<KafkaDelivery>>> KafkaSink::produce_all(std::string topic,
+                                                                           const std::vector<CloudEvent>& events,
+                                                                           std::chrono::milliseconds timeout) {
+  auto acks = std::make_shared<GroupAcknowledgement>(executor_, events.size());
+  acks->wake.expires_after(timeout);
+  for (size_t i = 0; i < events.size(); ++i) {
+    const KafkaRecord record = to_kafka(events[i], KafkaContentMode::binary);
+    Status queued = producer_->produce(topic, record, [acks, i, executor = executor_](Result<KafkaDelivery> done) {
+      asio::post(executor, [acks, i, done = std::move(done)]() mutable {
+        if (done) {
+          acks->deliveries[i] = std::move(*done);
+        } else if (!acks->failure) {
+          acks->failure = done.error();
+        }
+        if (--acks->remaining == 0) acks->wake.cancel();
+      });
+    });
+    if (!queued) {
+      // Those queued already still land (and are acknowledged into a group nobody waits for).
+      failed_ += events.size() - i;
+      co_return queued.error();
+    }
+    ++acks->remaining;
+  }
+  if (acks->remaining > 0) {
+    boost::system::error_code ignored;
+    co_await acks->wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  if (acks->remaining > 0) {
+    failed_ += events.size();
+    co_return make_error(std::string(kKafkaDeliveryFailed),
+                         fmt::format("Kafka did not acknowledge {} of {} events to topic {} within {} ms",
+                                     acks->remaining, events.size(), topic, timeout.count()),
+                         503);
+  }
+  if (acks->failure) {
+    failed_ += events.size();
+    co_return *acks->failure;
+  }
+  acknowledged_ += events.size();
+  co_return std::move(acks->deliveries);
 }
 
 KafkaClientState KafkaSink::state() const { return producer_->state(); }

@@ -74,8 +74,10 @@ Result<SourceSpec> parse_source(const json::value& value) {
   const auto& object = value.as_object();
   for (const auto& [key, member] : object) {
     (void)member;
-    if (key != "name" && key != "bootstrapServers" && key != "topics" && key != "broker" && key != "consumerGroup") {
-      return source_error(key, "unknown field; the fields are: name, bootstrapServers, topics, broker, consumerGroup");
+    if (key != "name" && key != "bootstrapServers" && key != "topics" && key != "broker" && key != "consumerGroup" &&
+        key != "startAt") {
+      return source_error(
+          key, "unknown field; the fields are: name, bootstrapServers, topics, broker, consumerGroup, startAt");
     }
   }
   SourceSpec spec;
@@ -112,6 +114,12 @@ Result<SourceSpec> parse_source(const json::value& value) {
     if (group->empty() || group->size() > 255) return source_error("consumerGroup", "use 1 to 255 characters");
     spec.consumer_group = std::move(*group);
   }
+  if (object.contains("startAt")) {
+    auto start = string_field(object, "startAt");
+    if (!start) return start.error();
+    if (*start != "earliest" && *start != "latest") return source_error("startAt", "use \"earliest\" or \"latest\"");
+    spec.start_at_latest = *start == "latest";
+  }
   return spec;
 }
 
@@ -122,7 +130,8 @@ json::object source_to_json(const SourceSpec& spec) {
           {"bootstrapServers", spec.bootstrap_servers},
           {"topics", std::move(topics)},
           {"broker", spec.broker},
-          {"consumerGroup", spec.group()}};
+          {"consumerGroup", spec.group()},
+          {"startAt", spec.start_at_latest ? "latest" : "earliest"}};
 }
 
 // One source at run time. The consumer's thread posts its batches to the io thread, where the
@@ -184,6 +193,7 @@ void KafkaSources::launch(const std::shared_ptr<Runner>& runner) {
   KafkaSettings settings;
   settings.bootstrap_servers = runner->spec.bootstrap_servers;
   settings.client_id = options_.client_id;
+  if (runner->spec.start_at_latest) settings.properties["auto.offset.reset"] = "latest";
   KafkaConsumerSettings consumer;
   consumer.group_id = runner->spec.group();
   consumer.topics = runner->spec.topics;
@@ -279,6 +289,12 @@ asio::awaitable<void> KafkaSources::stop() {
 }
 
 asio::awaitable<Result<bool>> KafkaSources::put(SourceSpec spec) {
+  if (spec.name.starts_with(kReservedPrefix)) {
+    co_return make_error(
+        std::string(kReservedName),
+        fmt::format("source names starting with '{}' are fnd's own; '{}' cannot be used", kReservedPrefix, spec.name),
+        422);
+  }
   if (!services_.router.broker(spec.broker)) {
     co_return make_error(std::string(kBrokerNotFound), fmt::format("no broker named '{}'", spec.broker), 404);
   }
@@ -297,7 +313,25 @@ asio::awaitable<Result<bool>> KafkaSources::put(SourceSpec spec) {
   co_return created;
 }
 
+void KafkaSources::relay(SourceSpec spec) {
+  auto runner = std::make_shared<Runner>(spec, services_.executor);
+  sources_.insert_or_assign(spec.name, runner);
+  if (started_) launch(runner);
+}
+
+asio::awaitable<void> KafkaSources::drop_relay(std::string name) {
+  auto found = sources_.find(name);
+  if (found == sources_.end()) co_return;
+  std::shared_ptr<Runner> runner = found->second;
+  sources_.erase(found);
+  co_await halt(runner);
+}
+
 asio::awaitable<Status> KafkaSources::remove(std::string name) {
+  if (name.starts_with(kReservedPrefix)) {
+    co_return make_error(std::string(kReservedName),
+                         fmt::format("'{}' is fnd's own relay for a trigger; delete the trigger instead", name), 422);
+  }
   auto found = sources_.find(name);
   if (found == sources_.end()) {
     co_return make_error(std::string(kSourceNotFound), fmt::format("no source named '{}'", name), 404);

@@ -258,6 +258,14 @@ int main(int argc, char** argv) {
   fnd::store::ResourceRepository resources(**database);
   // kafka:TOPIC destinations: one idempotent producer for the configured cluster, if any.
   std::unique_ptr<fnd::eventing::KafkaSink> kafka_sink;
+  const bool kafka_backend = options.eventing.backend == "kafka";
+  if (!kafka_backend && options.eventing.backend != "log") {
+    fail(fmt::format("eventing.backend is '{}': use log or kafka", options.eventing.backend));
+  }
+  if (kafka_backend && options.eventing.kafka_bootstrap_servers.empty()) {
+    fail("eventing.backend is kafka but eventing.kafka.bootstrap_servers is empty: name the Kafka cluster "
+         "(HOST:PORT[,HOST:PORT])");
+  }
   if (!options.eventing.kafka_bootstrap_servers.empty()) {
     fnd::eventing::KafkaSettings kafka_settings;
     kafka_settings.bootstrap_servers = options.eventing.kafka_bootstrap_servers;
@@ -270,7 +278,6 @@ int main(int argc, char** argv) {
   fnd::eventing::DestinationSubscriber subscriber(scheduling.invoker(), io.get_executor(), kafka_sink.get());
   fnd::eventing::EventRouter events({**event_log, resources, subscriber, io.get_executor(), blocking.get_executor(), clock},
                                     {options.eventing.max_backlog});
-  if (auto loaded = events.load(); !loaded) spdlog::error("eventing: {}", loaded.error().message);
   fnd::eventing::AsyncInvocationOptions async_options;
   async_options.retention = options.eventing.invocation_retention;
   fnd::eventing::AsyncInvocations async_invocations({events, **event_log, resources, scheduling.invoker(), subscriber,
@@ -279,6 +286,12 @@ int main(int argc, char** argv) {
   fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access, &async_invocations);
   fnd::eventing::KafkaSources kafka_sources({events, resources, io.get_executor(), blocking.get_executor()},
                                             {options.eventing.kafka_client_id});
+  if (kafka_backend) {
+    events.use_kafka({*kafka_sink, kafka_sources, options.eventing.kafka_bootstrap_servers, "fnd.broker.",
+                      std::chrono::seconds(10), options.eventing.dedup_window});
+    spdlog::info("eventing: brokers keep their events in Kafka at {}", options.eventing.kafka_bootstrap_servers);
+  }
+  if (auto loaded = events.load(); !loaded) spdlog::error("eventing: {}", loaded.error().message);
   if (auto loaded = kafka_sources.load(); !loaded) spdlog::error("eventing: {}", loaded.error().message);
   metrics.add_collector([&kafka_sources](std::string& out) { kafka_sources.render_metrics(out); });
   fnd::gateway::EventsApi events_api(events, &async_invocations, &kafka_sources, audit);

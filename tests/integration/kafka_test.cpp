@@ -187,5 +187,93 @@ TEST_CASE("a trigger delivers to a kafka: topic with acks=all, and an outside co
   CHECK(contains(refused.error_message(), "eventing.kafka.bootstrap_servers"));
 }
 
+// A batch of structured events with ids PREFIX-FIRST.. (application/cloudevents-batch+json).
+std::string event_batch(const std::string& prefix, int first, int count) {
+  std::string body = "[";
+  for (int i = first; i < first + count; ++i) {
+    if (i > first) body += ",";
+    body += R"({"specversion":"1.0","type":"com.shop.order.created","source":"/shop","id":")" + prefix + "-" +
+            std::to_string(i) + R"(","data":{"n":)" + std::to_string(i) + "}}";
+  }
+  return body + "]";
+}
+
+bool relay_assigned(const Daemon& fnd, const std::string& trigger) {
+  HttpAnswer relay = fnd.http("GET", "/api/v1/sources/fnd-trigger-" + trigger);
+  return relay.status == 200 && relay.json().at("status").at("partitions").as_array().size() == 4;
+}
+
+TEST_CASE("with the Kafka backend a broker's events go to its topic and each trigger's consumer group delivers all",
+          "[integration][eventing][kafka]") {
+  MockKafka kafka;
+  kafka.create_topic("fnd.broker.default", 4);
+  const std::string received = std::filesystem::temp_directory_path() / ("fnd-kafka-be-" + std::to_string(::getpid()));
+  std::filesystem::remove(received);
+  RecordingServer subscriber(received);
+  DaemonOptions options;
+  options.config_yaml = "eventing:\n  backend: kafka\n  kafka:\n    bootstrap_servers: \"" + kafka.bootstrap() + "\"\n";
+  Daemon fnd(options);
+  const std::string url = "url:http://127.0.0.1:" + std::to_string(subscriber.port()) + "/";
+  REQUIRE(fnd.http("PUT", "/api/v1/triggers/to-url", R"({"subscriber": ")" + url + R"("})",
+                   {{"Content-Type", "application/json"}})
+              .status == 201);
+  // A new trigger's group starts at the topic's end, which it looks up once it holds the
+  // partitions: publish probes until one arrives, then the events counted.
+  REQUIRE(wait_until([&] { return relay_assigned(fnd, "to-url"); }, 60s));
+  const HeaderList batch_type = {{"Content-Type", "application/cloudevents-batch+json"}};
+  int probes = 0;
+  auto probe_arrived = [&] {
+    for (const auto& id : subscriber.ids())
+      if (id.starts_with("probe-")) return true;
+    return false;
+  };
+  REQUIRE(wait_until(
+      [&] {
+        if (probe_arrived()) return true;
+        fnd.http("POST", "/events/default", event_batch("probe", probes++, 1), batch_type);
+        return false;
+      },
+      60s));
+  const size_t probe_ids = subscriber.ids().size();
+
+  for (int first = 0; first < 500; first += 100) {
+    HttpAnswer accepted = fnd.http("POST", "/events/default", event_batch("a", first, 100), batch_type);
+    INFO(accepted.body);
+    REQUIRE(accepted.status == 202);
+  }
+  HttpAnswer again = fnd.http("POST", "/events/default", event_batch("a", 7, 1), batch_type);
+  CHECK(again.json().at("duplicates").as_int64() == 1);
+  REQUIRE(wait_until([&] { return subscriber.ids().size() >= probe_ids + 500; }, 60s));
+
+  // The events are in Kafka, in the binding's binary mode, once each.
+  CommandResult consumed = run_command({"kcat", "-b", kafka.bootstrap(), "-C", "-t", "fnd.broker.default", "-o",
+                                        "beginning", "-e", "-q", "-f", "%h\\n"});
+  REQUIRE(consumed.exit_code == 0);
+  size_t records = 0;
+  for (size_t at = consumed.out.find("ce_id=a-"); at != std::string::npos; at = consumed.out.find("ce_id=a-", at + 1))
+    ++records;
+  CHECK(records == 500);
+  auto broker = fnd.http("GET", "/api/v1/brokers/default").json();
+  CHECK(broker.at("triggers").as_array().size() == 1);
+
+  // kill -9 and restart: the group resumes from its commits; what comes after arrives too.
+  fnd.kill9();
+  fnd.restart();
+  for (int first = 0; first < 500; first += 100) {
+    HttpAnswer accepted = fnd.http("POST", "/events/default", event_batch("b", first, 100), batch_type);
+    REQUIRE(accepted.status == 202);
+  }
+  REQUIRE(wait_until(
+      [&] {
+        auto ids = subscriber.ids();
+        for (int i = 0; i < 500; ++i) {
+          if (!ids.contains("a-" + std::to_string(i)) || !ids.contains("b-" + std::to_string(i))) return false;
+        }
+        return true;
+      },
+      90s));
+  std::filesystem::remove(received);
+}
+
 }  // namespace
 }  // namespace fnd::test

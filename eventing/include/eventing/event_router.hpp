@@ -16,6 +16,18 @@
 // refuses new events with 429 kBacklogFull (with a Retry-After), and the log's own write queue
 // refuses with its 429 when full; an event answered 202 is never dropped.
 //
+// Kafka backend (eventing.backend: kafka, use_kafka()): a user broker's events go to the Kafka
+// topic "fnd.broker.NAME" (acks=all, idempotent: 202 once every in-sync replica has them), and each
+// trigger following it is a consumer group "fnd-trigger-NAME" of that topic (so the nodes of a
+// cluster share the work): a relay (KafkaSources::relay) moves the records into the trigger's own
+// staging broker in the local log, committing offsets only once they are durable there, and the
+// trigger's dispatcher delivers from that staging broker with all its retry state. fnd's own
+// brokers (fnd-async, the staging ones) stay in the local log. Duplicate suppression at ingress
+// is in memory then (eventing.dedup_window, at most kKafkaDedupEntries entries, lost at a
+// restart); the staging brokers' own suppression, in the log, keeps a duplicate record from
+// being delivered twice. A new trigger's group starts at the topic's end: it sees the events
+// produced after its relay joined.
+//
 // Threads: every call from the io thread (`executor`), load() before it runs. Declarations are
 // small store writes made on the calling thread (as the function API does); appends never block
 // it (the log's group commit completes them).
@@ -25,12 +37,16 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -54,6 +70,21 @@ inline constexpr std::string_view kReservedName = "reserved_name";         // 42
 inline constexpr std::string_view kReservedPrefix = "fnd-";
 // fnd's own broker of asynchronous invocations (async_invocations.hpp); made at load().
 inline constexpr std::string_view kAsyncBroker = "fnd-async";
+
+class KafkaSink;
+class KafkaSources;
+
+// Entries of the Kafka backend's in-memory duplicate suppression (the oldest go first).
+inline constexpr std::size_t kKafkaDedupEntries = 1'000'000;
+
+struct KafkaBrokerBackend {
+  KafkaSink& sink;
+  KafkaSources& relays;
+  std::string bootstrap_servers;
+  std::string topic_prefix = "fnd.broker.";
+  std::chrono::milliseconds produce_timeout = std::chrono::seconds(30);
+  std::chrono::milliseconds dedup_window = std::chrono::minutes(10);
+};
 
 struct EventRouterOptions {
   // eventing.max_backlog: events a broker may hold that its slowest trigger has not finished.
@@ -88,6 +119,9 @@ class EventRouter final : public ReplyPublisher {
   ~EventRouter() override;
   EventRouter(const EventRouter&) = delete;
   EventRouter& operator=(const EventRouter&) = delete;
+
+  // eventing.backend: kafka. Before load().
+  void use_kafka(KafkaBrokerBackend backend);
 
   // Reads the brokers and triggers from the store (making the default broker when missing) and
   // each broker's head. Blocking; once, before start(). A stored trigger that no longer parses
@@ -140,6 +174,7 @@ class EventRouter final : public ReplyPublisher {
     uint64_t refused = 0;
   };
   struct Trigger {
+    TriggerSpec declared;  // as the user gave it (the dispatcher's may read a staging broker)
     std::unique_ptr<TriggerDispatcher> dispatcher;
     SystemTime created_at;
     SystemTime updated_at;
@@ -148,6 +183,15 @@ class EventRouter final : public ReplyPublisher {
   };
 
   std::unique_ptr<TriggerDispatcher> make_dispatcher(const TriggerSpec& spec);
+  Trigger make_trigger(const TriggerSpec& spec, SystemTime created_at, SystemTime updated_at);
+  // With the Kafka backend: whether `broker`'s events live in Kafka (not fnd's own brokers).
+  bool in_kafka(std::string_view broker) const;
+  static std::string staging_broker(std::string_view trigger);
+  // Starts the relay of a trigger following a Kafka broker (its staging broker made).
+  void start_relay(const TriggerSpec& spec);
+  boost::asio::awaitable<void> stop_relay(std::string trigger);
+  boost::asio::awaitable<Result<std::vector<store::AppendOutcome>>> publish_to_kafka(std::string broker,
+                                                                                     std::vector<CloudEvent> events);
   // The offset through which every trigger of `broker` has finished; the head when none follows it.
   uint64_t slowest_cursor(const std::string& broker) const;
   void notify(const std::string& broker);
@@ -165,6 +209,10 @@ class EventRouter final : public ReplyPublisher {
   std::map<std::string, Trigger, std::less<>> triggers_;
   bool started_ = false;
   boost::asio::steady_timer maintenance_;
+  std::unique_ptr<KafkaBrokerBackend> kafka_;
+  // The Kafka backend's duplicate suppression: "broker\0source\0id" -> when accepted.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> kafka_seen_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> kafka_seen_order_;
 };
 
 }  // namespace fnd::eventing

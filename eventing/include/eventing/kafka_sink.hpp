@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "eventing/cloud_event.hpp"
@@ -35,6 +36,13 @@ class KafkaSink {
   // Produces `event` to `topic` and waits for its acknowledgement, at most `timeout` (then the
   // attempt failed with kAttemptTimeout; the record may still land: at least once).
   boost::asio::awaitable<AttemptResult> deliver(std::string topic, CloudEvent event, std::chrono::milliseconds timeout);
+
+  // Produces every event to `topic` at once and waits until all are acknowledged, at most
+  // `timeout`; the deliveries in the events' order. Errors: the first failure (kafka_* codes,
+  // 503 kafka_delivery_failed when one was not acknowledged in time; some may have landed).
+  boost::asio::awaitable<Result<std::vector<KafkaDelivery>>> produce_all(std::string topic,
+                                                                         const std::vector<CloudEvent>& events,
+                                                                         std::chrono::milliseconds timeout);
 
   KafkaClientState state() const;
   const std::string& bootstrap_servers() const { return bootstrap_servers_; }

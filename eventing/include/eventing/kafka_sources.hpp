@@ -48,12 +48,16 @@ struct SourceSpec {
   std::vector<std::string> topics;  // exact names
   std::string broker = "default";   // where its events go
   std::string consumer_group;       // empty: "fnd-source-NAME"
+  // Where a new consumer group starts: the earliest record kept (default) or the next one
+  // produced. A group with committed offsets always resumes from them.
+  bool start_at_latest = false;
 
   std::string group() const { return consumer_group.empty() ? "fnd-source-" + name : consumer_group; }
   bool operator==(const SourceSpec&) const = default;
 };
 
-// {"name", "bootstrapServers", "topics": [...], "broker", "consumerGroup"}. Errors: kInvalidSource.
+// {"name", "bootstrapServers", "topics": [...], "broker", "consumerGroup", "startAt": "earliest" |
+// "latest"}. Errors: kInvalidSource.
 Result<SourceSpec> parse_source(const boost::json::value& value);
 boost::json::object source_to_json(const SourceSpec& spec);
 
@@ -96,8 +100,14 @@ class KafkaSources {
   // keeps its committed offsets). Errors: kInvalidSource, kBrokerNotFound, store errors.
   // true when created.
   boost::asio::awaitable<Result<bool>> put(SourceSpec spec);
-  // Errors: kSourceNotFound.
+  // Errors: kSourceNotFound; 422 reserved_name for fnd's own relays.
   boost::asio::awaitable<Status> remove(std::string name);
+
+  // fnd's own relays (eventing.backend: kafka: a trigger's consumer group from its broker's topic
+  // into the trigger's local staging broker): run like sources, listed with them under their
+  // reserved names ("fnd-..."), never stored (the event router makes them again at each start).
+  void relay(SourceSpec spec);
+  boost::asio::awaitable<void> drop_relay(std::string name);
   std::vector<SourceStatus> list() const;
   std::optional<SourceStatus> get(std::string_view name) const;
 

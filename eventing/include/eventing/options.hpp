@@ -21,6 +21,10 @@ struct EventingOptions {
   // eventing.invocation_retention: how long an asynchronous invocation's record (status, result)
   // is kept for GET /api/v1/invocations/{id}.
   std::chrono::milliseconds invocation_retention = std::chrono::hours(24);
+  // eventing.backend: where brokers keep their events: "log" (STATE_DIR/events.db, the default)
+  // or "kafka" (a topic per broker on eventing.kafka.bootstrap_servers; each trigger a consumer
+  // group). fnd's own brokers stay in the log either way.
+  std::string backend = "log";
   // eventing.kafka.bootstrap_servers: the Kafka cluster of kafka:TOPIC destinations (a sink
   // producing with acks=all and idempotence), and of the brokers when backend is kafka. Empty:
   // no cluster; triggers naming a kafka: destination are refused. Sources name their own cluster.

@@ -25,6 +25,7 @@ struct SourceCreate {
   std::vector<std::string> topics;
   std::string broker = "default";
   std::string group;
+  std::string start_at;
 };
 
 std::string status_text(const json::object& source, std::string_view key) {
@@ -41,6 +42,7 @@ int run_create(const SourceCreate& options, const GlobalOptions& globals) {
                     {"topics", std::move(topics)},
                     {"broker", options.broker}};
   if (!options.group.empty()) body["consumerGroup"] = options.group;
+  if (!options.start_at.empty()) body["startAt"] = options.start_at;
   auto answer = ApiClient(globals.endpoint()).put_json("/api/v1/sources/" + url_encode(options.name), body);
   if (!answer) return report_error(answer.error());
   if (globals.output == OutputFormat::json) {
@@ -105,6 +107,10 @@ Command add_source_command(CLI::App& root, const GlobalOptions& globals) {
   create_app->add_option("--topic", create->topics, "a topic to consume (repeat for more)")->required();
   create_app->add_option("--broker", create->broker, "the broker its events go to")->capture_default_str();
   create_app->add_option("--group", create->group, "the consumer group (default fnd-source-NAME)");
+  create_app
+      ->add_option("--start-at", create->start_at,
+                   "where a new consumer group starts: earliest (default) or latest; a group with commits resumes")
+      ->check(CLI::IsMember({"earliest", "latest"}));
   CLI::App* list_app = app->add_subcommand("list", "List sources, their Kafka connection and counts");
   CLI::App* describe_app = app->add_subcommand("describe", "A source's spec, connection and partitions (lag)");
   describe_app->add_option("name", *name, "the source's name")->required();
