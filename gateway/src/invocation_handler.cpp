@@ -133,7 +133,9 @@ class ClientSink final : public scheduler::ResponseSink {
 asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_view function_target, ClientStream& client,
                                                 const Connection& connection) {
   const size_t end = function_target.find_first_of("/?");
-  const std::string_view name = function_target.substr(0, end);
+  // "pricing@canary": the function and the revision its traffic tag (or "r4") names.
+  const scheduler::FunctionSelector selected = scheduler::split_function_selector(function_target.substr(0, end));
+  const std::string_view name = selected.name;
   std::string_view rest = end == std::string_view::npos ? std::string_view() : function_target.substr(end);
   // The function always sees an absolute path: "NAME" and "NAME?x" become "/" and "/?x".
   std::string rooted;
@@ -150,8 +152,14 @@ asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_vi
     if (drop_authorization && field.name() == http::field::authorization) continue;
     fields.push_back({field.name_string(), field.value()});
   }
-  scheduler::InvocationRequest call{request.method_string(), target, fields, request.body(), connection.client_address, {},
-                                    [&client]() { return watch_for_hangup(client); }};
+  scheduler::InvocationRequest call{request.method_string(),
+                                    target,
+                                    fields,
+                                    request.body(),
+                                    connection.client_address,
+                                    {},
+                                    [&client]() { return watch_for_hangup(client); },
+                                    selected.revision};
   // The write timeout covers the whole answer: a client that reads nothing for that long is gone.
   ClientSink sink(client, version, client_keep_alive, std::chrono::seconds(90));
   scheduler::InvocationOutcome outcome = co_await invoker_.invoke(name, call, sink);

@@ -81,7 +81,17 @@ MeshRoute api_route(std::string_view target) {
     std::string_view rest = target.substr(kFunctions.size());
     const size_t end = rest.find_first_of("/?");
     std::string_view name = rest.substr(0, end);
-    if (!name.empty()) return function_route(std::string(name), end == std::string_view::npos ? "" : rest.substr(end));
+    // NAME@TAG: the revision a traffic tag (or "r4") names.
+    std::string_view revision;
+    if (const size_t at = name.find('@'); at != std::string_view::npos) {
+      revision = name.substr(at + 1);
+      name = name.substr(0, at);
+    }
+    if (!name.empty()) {
+      MeshRoute call = function_route(std::string(name), end == std::string_view::npos ? "" : rest.substr(end));
+      call.revision = std::string(revision);
+      return call;
+    }
   } else if (path == kState || path == std::string(kState) + "/") {
     route.kind = RouteKind::state_list;
     route.query = query_of(target);

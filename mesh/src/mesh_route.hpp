@@ -3,6 +3,7 @@
 //
 // API form (Host is the endpoint itself: 127.0.0.1, localhost, ::1, or none):
 //   /fn/NAME[/path][?query]  a call to function NAME, which sees /path?query
+//   /fn/NAME@TAG[/path]      the same, to the revision TAG names ("canary", "r4")
 //   /v1/state[?query]        the caller's keys (list by prefix)
 //   /v1/state/KEY[?query]    one key of the caller's store (KEY percent-decoded)
 //   /v1/events/BROKER        a CloudEvent for BROKER
@@ -31,6 +32,7 @@ struct MeshRoute {
   RouteKind kind = RouteKind::not_found;
   std::string name;
   std::string target;  // function: "/quote?sku=7" (always starts with '/')
+  std::string revision;  // function: the revision selector after '@' ("canary", "r4"), or empty
   std::string query;   // state: the raw query string, without '?'
   std::string message;
 };

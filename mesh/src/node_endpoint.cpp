@@ -488,10 +488,14 @@ class EndpointCore {
       fields.push_back({field.name_string(), field.value()});
     }
     fields.push_back({"Host", route.name});
-    scheduler::InvocationRequest call{
-        request.method_string(), route.target, fields, request.body(), {}, caller, [&stream]() {
-          return watch_for_hangup(stream);
-        }};
+    scheduler::InvocationRequest call{request.method_string(),
+                                      route.target,
+                                      fields,
+                                      request.body(),
+                                      {},
+                                      caller,
+                                      [&stream]() { return watch_for_hangup(stream); },
+                                      route.revision};
     CallerSink sink(stream, version, keep_alive, options_.write_timeout);
     scheduler::InvocationOutcome outcome = co_await invoker_.invoke(route.name, call, sink);
     const unsigned code = outcome.answered ? outcome.status

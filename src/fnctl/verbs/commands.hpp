@@ -45,5 +45,6 @@ Command add_event_command(CLI::App& root, const GlobalOptions& globals);
 Command add_broker_command(CLI::App& root, const GlobalOptions& globals);
 Command add_trigger_command(CLI::App& root, const GlobalOptions& globals);
 Command add_invocation_command(CLI::App& root, const GlobalOptions& globals);
+Command add_traffic_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace fnd::fnctl
