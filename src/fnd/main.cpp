@@ -1,16 +1,13 @@
 // fnd: the composition root. Reads the configuration, builds every component with its settings
 // and collaborators, runs the io_context, and shuts down in order on SIGTERM/SIGINT.
 #include <fcntl.h>
-#include <fmt/format.h>
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,26 +15,25 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fmt/format.h>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <spdlog/spdlog.h>
 
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "core/units.hpp"
-#include "eventing/async_invocations.hpp"
-#include "eventing/destination_subscriber.hpp"
-#include "eventing/event_router.hpp"
 #include "gateway/access_control.hpp"
 #include "gateway/admin_api.hpp"
 #include "gateway/audit_trail.hpp"
-#include "gateway/events_api.hpp"
 #include "gateway/function_api.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/invocation_handler.hpp"
@@ -53,11 +49,15 @@
 #include "store/code_store.hpp"
 #include "store/database.hpp"
 #include "store/disk_reserve.hpp"
-#include "store/event_log.hpp"
 #include "store/function_repository.hpp"
 #include "store/log_store.hpp"
 #include "store/master_key.hpp"
+#include "store/event_log.hpp"
 #include "store/resource_repository.hpp"
+#include "eventing/async_invocations.hpp"
+#include "eventing/destination_subscriber.hpp"
+#include "eventing/event_router.hpp"
+#include "gateway/events_api.hpp"
 #include "store/secret_store.hpp"
 #include "store/state_store.hpp"
 #include "store/token_repository.hpp"
@@ -303,7 +303,8 @@ int main(int argc, char** argv) {
   fnd::gateway::AdminApi admin(**database, state_dir, blocking.get_executor());
   fnd::gateway::StateAdminApi state_api(state_store, blocking.get_executor(), audit);
   fnd::gateway::Router router({api, admin, security, invocations, events_api, audit, &state_api}, access, metrics,
-                              options.gateway, options.store.code.max_archive_bytes);
+                              options.gateway,
+                              options.store.code.max_archive_bytes);
   fnd::gateway::HttpServer server(io.get_executor(), options.gateway, router);
 
   fnd::daemon::SystemdNotifier systemd(io.get_executor());
