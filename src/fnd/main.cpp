@@ -27,6 +27,7 @@
 #include <string_view>
 #include <spdlog/spdlog.h>
 
+#include "core/access_log.hpp"
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
@@ -264,7 +265,9 @@ int main(int argc, char** argv) {
   fnd::eventing::AsyncInvocations async_invocations({events, **event_log, resources, scheduling.invoker(), subscriber,
                                                      io.get_executor(), blocking.get_executor(), clock},
                                                     async_options);
-  fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access, &async_invocations);
+  fnd::AccessLog access_log(options.daemon.access_log);
+  fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access, &async_invocations,
+                                              &access_log);
   fnd::gateway::EventsApi events_api(events, &async_invocations, audit);
   metrics.add_collector([&events](std::string& out) { events.render_metrics(out); });
 
@@ -283,7 +286,7 @@ int main(int argc, char** argv) {
       }
     });
   });
-  fnd::mesh::NodeEndpoint mesh({io.get_executor(), scheduling.invoker(), state_store, events, metrics});
+  fnd::mesh::NodeEndpoint mesh({io.get_executor(), scheduling.invoker(), state_store, events, metrics, &access_log});
   runtime.set_mesh(&mesh);
   // Expired keys are gone for readers at once; their rows are removed hourly, off the io thread.
   asio::steady_timer state_purge(io);
