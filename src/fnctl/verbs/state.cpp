@@ -74,8 +74,12 @@ int run_get(const StateArgs& args, const GlobalOptions& globals) {
     return kExitOk;
   }
   if (Status written = write_and_flush(stdout, answer->body, "stdout"); !written) return report_error(written.error());
-  if (!answer->body.empty() && answer->body.back() != '\n' && ::isatty(1)) fmt::print("\n");
-  if (const auto* etag = answer->header("etag")) fmt::print(stderr, "etag {}\n", *etag);
+  // At a terminal, the value ends its line and the ETag follows on stderr; piped, the value alone
+  // (-o json gives the ETag to scripts).
+  if (::isatty(1)) {
+    if (!answer->body.empty() && answer->body.back() != '\n') fmt::print("\n");
+    if (const auto* etag = answer->header("etag")) fmt::print(stderr, "etag {}\n", *etag);
+  }
   return kExitOk;
 }
 
@@ -238,7 +242,8 @@ Command add_state_command(CLI::App& root, const GlobalOptions& globals) {
     sub->add_option("--function", args->function, "the function whose own keys to use");
     sub->add_option("--store", args->store, "the shared store to use");
   };
-  CLI::App* get = app->add_subcommand("get", "Print a key's value (its ETag goes to stderr)");
+  CLI::App* get =
+      app->add_subcommand("get", "Print a key's value (at a terminal its ETag follows on stderr; -o json has both)");
   get->add_option("key", args->key, "the key")->required();
   where(get);
   CLI::App* put = app->add_subcommand("put", "Set a key to VALUE (or to the contents of --file)");
