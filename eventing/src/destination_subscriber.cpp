@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "answer_sink.hpp"
+#include "core/trace_context.hpp"
 #include "eventing/delivery.hpp"
 #include "eventing/http_binding.hpp"
 #include "eventing/trigger.hpp"
@@ -147,6 +148,13 @@ asio::awaitable<AttemptResult> DestinationSubscriber::to_function(const std::str
   std::vector<scheduler::HeaderField> headers;
   headers.reserve(message.headers.size());
   for (const auto& [field, value] : message.headers) headers.push_back({field, value});
+  // The event's trace (the distributed tracing extension) reaches the function as its
+  // traceparent, with a span of this delivery's own.
+  std::optional<TraceContext> trace;
+  if (auto carried = event.string_attribute(kTraceParent)) {
+    if (auto parsed = TraceContext::parse(*carried)) trace = parsed->child(random_);
+  }
+  if (trace) headers.push_back({kTraceParent, trace->field()});
   scheduler::InvocationRequest request;
   request.method = "POST";
   request.target = "/";

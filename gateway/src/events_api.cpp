@@ -13,6 +13,7 @@
 #include "core/json.hpp"
 #include "core/names.hpp"
 #include "core/time.hpp"
+#include "core/trace_context.hpp"
 #include "eventing/async_invocations.hpp"
 #include "eventing/event_format.hpp"
 #include "eventing/event_router.hpp"
@@ -126,6 +127,13 @@ asio::awaitable<bool> EventsApi::ingest(Request& request, std::string_view broke
   for (const auto& field : request) headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   auto events = eventing::from_http(headers, request.body());
   if (!events) co_return co_await write_error(client, events.error(), version, keep_alive);
+  // The sender's trace goes with its events (the CloudEvents distributed tracing extension),
+  // unless an event carries one of its own.
+  if (auto trace = TraceContext::parse(request[kTraceParent])) {
+    for (auto& event : *events) {
+      if (!event.attribute(kTraceParent)) event.set_attribute(std::string(kTraceParent), std::string(trace->field()));
+    }
+  }
   const size_t count = events->size();
   auto appended = co_await router_.publish(std::string(broker), std::move(*events));
   if (!appended) co_return co_await write_error(client, appended.error(), version, keep_alive);

@@ -1,18 +1,20 @@
 #include "gateway/function_api.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <charconv>
-#include <fmt/format.h>
 
 #include "client_stream.hpp"
 #include "core/json.hpp"
 #include "core/names.hpp"
 #include "core/units.hpp"
-#include "query.hpp"
 #include "gateway/responses.hpp"
-#include <spdlog/spdlog.h>
+#include "query.hpp"
+#include "scheduler/traffic_split.hpp"
 
 namespace fnd::gateway {
 
@@ -112,6 +114,18 @@ asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view res
   } else if (sub == "/logs") {
     if (request.method() != http::verb::get) co_return co_await write_error(client, method_not_allowed(request, "GET"), version, keep_alive);
     needed = Permission::read_functions;
+  } else if (sub == "/traffic") {
+    switch (request.method()) {
+      case http::verb::get:
+        needed = Permission::read_functions;
+        break;
+      case http::verb::put:
+      case http::verb::delete_:
+        needed = Permission::deploy_functions;
+        break;
+      default:
+        co_return co_await write_error(client, method_not_allowed(request, "GET, PUT or DELETE"), version, keep_alive);
+    }
   }
   if (needed) {
     if (auto allowed = caller.may(*needed, name); !allowed) {
@@ -119,6 +133,7 @@ asio::awaitable<bool> FunctionApi::handle(Request& request, std::string_view res
     }
     if (sub == "/code") co_return co_await put_code(request, name, client, caller);
     if (sub == "/logs") co_return co_await logs(request, name, query, client);
+    if (sub == "/traffic") co_return co_await traffic(request, name, client, caller);
     switch (*needed) {
       case Permission::deploy_functions: co_return co_await put_spec(request, name, client, caller);
       case Permission::delete_functions: co_return co_await remove(request, name, client, caller);
@@ -248,7 +263,11 @@ asio::awaitable<bool> FunctionApi::describe(Request& request, const std::string&
                    {"revisions", std::move(revs)},
                    {"instances", std::move(instances)},
                    {"scaling", std::move(scaling)}};
-  if (std::string damage = deployments_.directory().damage(name); !damage.empty()) out["broken"] = damage;
+  if (std::string damage = deployments_.directory().damage(name); !damage.empty()) {
+    out["broken"] = damage;
+  } else {
+    out["traffic"] = traffic_json(name);
+  }
   HeaderFields headers{{"ETag", revision_etag((*record)->latest_revision)}};
   co_return co_await write_json(client, 200, out, version, keep_alive, headers);
 }
@@ -261,6 +280,51 @@ asio::awaitable<bool> FunctionApi::remove(Request& request, const std::string& n
   audit_.record(caller.principal, "function.delete", name, stopped ? Status{} : Status(stopped.error()));
   if (!stopped) co_return co_await write_error(client, stopped.error(), version, keep_alive);
   json::object out{{"deleted", name}, {"stopped_instances", *stopped}};
+  co_return co_await write_json(client, 200, out, version, keep_alive);
+}
+
+json::object FunctionApi::traffic_json(const std::string& name) const {
+  const auto& directory = deployments_.directory();
+  const scheduler::TrafficSplit* split = directory.traffic(name);
+  json::object out = scheduler::traffic_to_json(split ? split->spec() : scheduler::TrafficSpec{});
+  json::array effective;
+  auto latest = directory.find(name);
+  if (split && !split->follows_latest()) {
+    for (const auto& weight : split->spec().weights)
+      effective.push_back(json::object{{"revision", weight.revision}, {"percent", weight.percent}});
+  } else if (latest) {
+    effective.push_back(json::object{{"revision", latest->number}, {"percent", 100}});
+  }
+  json::array served;
+  for (uint32_t number : directory.served_revisions(name)) served.push_back(number);
+  out["latest"] = latest ? json::value(latest->number) : json::value(nullptr);
+  out["effective"] = std::move(effective);
+  out["served"] = std::move(served);
+  return out;
+}
+
+asio::awaitable<bool> FunctionApi::traffic(Request& request, const std::string& name, ClientStream& client,
+                                           const Caller& caller) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  if (request.method() != http::verb::get) {
+    scheduler::TrafficSpec spec;  // DELETE: every call to the latest revision, no tags
+    if (request.method() == http::verb::put) {
+      auto body = parse_json(request.body());
+      if (!body) co_return co_await write_error(client, body.error(), version, keep_alive);
+      auto parsed = scheduler::traffic_from_json(*body);
+      if (!parsed) co_return co_await write_error(client, parsed.error(), version, keep_alive);
+      spec = std::move(*parsed);
+    }
+    auto set = deployments_.set_traffic(name, std::move(spec));
+    audit_.record(caller.principal, "function.traffic", name, set ? Status{} : Status(set.error()),
+                  set ? json::serialize(scheduler::traffic_to_json(set->spec())) : std::string());
+    if (!set) co_return co_await write_error(client, set.error(), version, keep_alive);
+  } else if (!deployments_.directory().find(name)) {
+    co_return co_await write_error(client, deployments_.directory().unavailable(name), version, keep_alive);
+  }
+  json::object out = traffic_json(name);
+  out["name"] = name;
   co_return co_await write_json(client, 200, out, version, keep_alive);
 }
 

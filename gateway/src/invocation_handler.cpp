@@ -8,14 +8,18 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
+#include <chrono>
+#include <optional>
 #include <fmt/format.h>
 #include <span>
 
 #include "client_stream.hpp"
+#include "core/trace_context.hpp"
 #include "eventing/async_invocations.hpp"
 #include "scheduler/invoker.hpp"
 #include "gateway/responses.hpp"
@@ -133,7 +137,9 @@ class ClientSink final : public scheduler::ResponseSink {
 asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_view function_target, ClientStream& client,
                                                 const Connection& connection) {
   const size_t end = function_target.find_first_of("/?");
-  const std::string_view name = function_target.substr(0, end);
+  // "pricing@canary": the function and the revision its traffic tag (or "r4") names.
+  const scheduler::FunctionSelector selected = scheduler::split_function_selector(function_target.substr(0, end));
+  const std::string_view name = selected.name;
   std::string_view rest = end == std::string_view::npos ? std::string_view() : function_target.substr(end);
   // The function always sees an absolute path: "NAME" and "NAME?x" become "/" and "/?x".
   std::string rooted;
@@ -145,16 +151,38 @@ asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_vi
   auto admitted = admit(request, name, connection);
   if (!admitted) co_return co_await write_error(client, admitted.error(), version, client_keep_alive);
   const bool drop_authorization = *admitted;
+  const auto received = std::chrono::steady_clock::now();
+  std::optional<TraceContext> incoming;
   boost::container::small_vector<scheduler::HeaderField, 24> fields;
   for (const auto& field : request) {
     if (drop_authorization && field.name() == http::field::authorization) continue;
+    if (beast::iequals(field.name_string(), kTraceParent)) {
+      incoming = TraceContext::parse(field.value());
+      continue;
+    }
     fields.push_back({field.name_string(), field.value()});
   }
-  scheduler::InvocationRequest call{request.method_string(), target, fields, request.body(), connection.client_address, {},
-                                    [&client]() { return watch_for_hangup(client); }};
+  // This hop's span: the function sees the client's trace (or a new one) with our span as parent.
+  const TraceContext trace = TraceContext::hop(incoming, random_);
+  fields.push_back({kTraceParent, trace.field()});
+  scheduler::InvocationRequest call{request.method_string(),
+                                    target,
+                                    fields,
+                                    request.body(),
+                                    connection.client_address,
+                                    {},
+                                    [&client]() { return watch_for_hangup(client); },
+                                    selected.revision};
   // The write timeout covers the whole answer: a client that reads nothing for that long is gone.
   ClientSink sink(client, version, client_keep_alive, std::chrono::seconds(90));
   scheduler::InvocationOutcome outcome = co_await invoker_.invoke(name, call, sink);
+  if (access_log_ && access_log_->enabled()) {
+    const unsigned status = outcome.answered ? outcome.status
+                            : outcome.error  ? static_cast<unsigned>(outcome.error->http_status)
+                                             : 499;
+    access_log_->write({"gateway", request.method_string(), request.target(), name, {}, status,
+                        std::chrono::steady_clock::now() - received, trace.trace_id(), trace.span_id()});
+  }
   if (outcome.error) co_return co_await write_error(client, *outcome.error, version, client_keep_alive);
   if (!outcome.answered) co_return false;  // the client hung up while it waited
   // Cut short (the function or the client failed mid-answer): close, so the client sees it.

@@ -47,6 +47,12 @@ asio::awaitable<bool> write_json(ClientStream& client, unsigned status, const bo
                                 false, 0, &headers);
 }
 
+asio::awaitable<bool> write_bytes(ClientStream& client, unsigned status, std::string body,
+                                  std::string_view content_type, unsigned version, bool keep_alive,
+                                  const HeaderFields& headers) {
+  co_return co_await write_body(client, status, std::move(body), content_type, version, keep_alive, false, 0, &headers);
+}
+
 asio::awaitable<bool> write_text(ClientStream& client, unsigned status, std::string body, unsigned version,
                                  bool keep_alive) {
   co_return co_await write_body(client, status, std::move(body), "text/plain; charset=utf-8", version, keep_alive, false);

@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::string_view kFunctions = "/fn/";
 constexpr std::string_view kState = "/v1/state";
+constexpr std::string_view kStores = "/v1/stores/";
 constexpr std::string_view kEvents = "/v1/events/";
 constexpr std::string_view kServices = "/svc";
 
@@ -48,7 +49,8 @@ std::string_view query_of(std::string_view target) {
 }
 
 std::string_view list_of_routes() {
-  return "the mesh endpoint serves /fn/NAME/..., /v1/state/KEY, /v1/state?prefix=..., /v1/events/BROKER, "
+  return "the mesh endpoint serves /fn/NAME/..., /v1/state/KEY, /v1/state?prefix=..., /v1/stores/STORE/KEY, "
+         "/v1/events/BROKER, "
          "and http://NAME/... as a proxy";
 }
 
@@ -81,7 +83,17 @@ MeshRoute api_route(std::string_view target) {
     std::string_view rest = target.substr(kFunctions.size());
     const size_t end = rest.find_first_of("/?");
     std::string_view name = rest.substr(0, end);
-    if (!name.empty()) return function_route(std::string(name), end == std::string_view::npos ? "" : rest.substr(end));
+    // NAME@TAG: the revision a traffic tag (or "r4") names.
+    std::string_view revision;
+    if (const size_t at = name.find('@'); at != std::string_view::npos) {
+      revision = name.substr(at + 1);
+      name = name.substr(0, at);
+    }
+    if (!name.empty()) {
+      MeshRoute call = function_route(std::string(name), end == std::string_view::npos ? "" : rest.substr(end));
+      call.revision = std::string(revision);
+      return call;
+    }
   } else if (path == kState || path == std::string(kState) + "/") {
     route.kind = RouteKind::state_list;
     route.query = query_of(target);
@@ -91,6 +103,21 @@ MeshRoute api_route(std::string_view target) {
     route.name = percent_decode(path.substr(kState.size() + 1));
     route.query = query_of(target);
     return route;
+  } else if (path.starts_with(kStores)) {
+    // /v1/stores/STORE (list, bulk) or /v1/stores/STORE/KEY
+    std::string_view rest = path.substr(kStores.size());
+    const size_t slash = rest.find('/');
+    route.store = percent_decode(rest.substr(0, slash));
+    if (!route.store.empty()) {
+      route.query = query_of(target);
+      if (slash == std::string_view::npos || slash + 1 == rest.size()) {
+        route.kind = RouteKind::state_list;
+      } else {
+        route.kind = RouteKind::state_key;
+        route.name = percent_decode(rest.substr(slash + 1));
+      }
+      return route;
+    }
   } else if (path.starts_with(kEvents)) {
     std::string_view broker = path.substr(kEvents.size());
     if (!broker.empty() && broker.find('/') == std::string_view::npos) {

@@ -3,8 +3,10 @@
 //
 // API form (Host is the endpoint itself: 127.0.0.1, localhost, ::1, or none):
 //   /fn/NAME[/path][?query]  a call to function NAME, which sees /path?query
+//   /fn/NAME@TAG[/path]      the same, to the revision TAG names ("canary", "r4")
 //   /v1/state[?query]        the caller's keys (list by prefix)
 //   /v1/state/KEY[?query]    one key of the caller's store (KEY percent-decoded)
+//   /v1/stores/STORE[/KEY]   the same over the shared store STORE (granted to the caller)
 //   /v1/events/BROKER        a CloudEvent for BROKER
 //   /svc/...                 a registered service (no registry yet)
 // Proxy form (an unmodified client with HTTP_PROXY): the absolute target http://NAME[:port]/path,
@@ -31,6 +33,8 @@ struct MeshRoute {
   RouteKind kind = RouteKind::not_found;
   std::string name;
   std::string target;  // function: "/quote?sku=7" (always starts with '/')
+  std::string revision;  // function: the revision selector after '@' ("canary", "r4"), or empty
+  std::string store;     // state: a shared store's name (/v1/stores/STORE/...); empty: the caller's own
   std::string query;   // state: the raw query string, without '?'
   std::string message;
 };

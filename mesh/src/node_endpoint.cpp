@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
@@ -28,7 +29,10 @@
 #include <boost/json/object.hpp>
 #include <cassert>
 #include <cctype>
+#include <chrono>
 #include <map>
+#include <optional>
+#include <random>
 #include <span>
 #include <utility>
 #include <vector>
@@ -36,6 +40,7 @@
 #include "core/json.hpp"
 #include "core/notifier.hpp"
 #include "core/timed_socket.hpp"
+#include "core/trace_context.hpp"
 #include "eventing/event_router.hpp"
 #include "eventing/http_binding.hpp"
 #include "mesh_http.hpp"
@@ -213,7 +218,8 @@ class EndpointCore {
         events_(services.events),
         options_(options),
         state_(services.state, services.executor),
-        counters_(std::make_shared<RequestCounters>()) {
+        counters_(std::make_shared<RequestCounters>()),
+        access_log_(services.access_log) {
     services.metrics.add_collector([counters = counters_](std::string& out) { counters->render(out); });
   }
 
@@ -481,17 +487,30 @@ class EndpointCore {
                                       TimedSocket& stream) {
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
+    const auto received = std::chrono::steady_clock::now();
+    std::optional<TraceContext> incoming;
     boost::container::small_vector<scheduler::HeaderField, 24> fields;
     for (const auto& field : request) {
       // Identity is the connection's, and Host names the target, not the endpoint.
       if (is_identity_header(field.name_string()) || field.name() == http::field::host) continue;
+      if (boost::beast::iequals(field.name_string(), kTraceParent)) {
+        incoming = TraceContext::parse(field.value());
+        continue;
+      }
       fields.push_back({field.name_string(), field.value()});
     }
+    // This hop's span: a function that passed on the traceparent it got keeps its trace.
+    const TraceContext trace = TraceContext::hop(incoming, random_);
+    fields.push_back({kTraceParent, trace.field()});
     fields.push_back({"Host", route.name});
-    scheduler::InvocationRequest call{
-        request.method_string(), route.target, fields, request.body(), {}, caller, [&stream]() {
-          return watch_for_hangup(stream);
-        }};
+    scheduler::InvocationRequest call{request.method_string(),
+                                      route.target,
+                                      fields,
+                                      request.body(),
+                                      {},
+                                      caller,
+                                      [&stream]() { return watch_for_hangup(stream); },
+                                      route.revision};
     CallerSink sink(stream, version, keep_alive, options_.write_timeout);
     scheduler::InvocationOutcome outcome = co_await invoker_.invoke(route.name, call, sink);
     const unsigned code = outcome.answered ? outcome.status
@@ -499,6 +518,10 @@ class EndpointCore {
                                            : 499;
     const bool unknown = outcome.error && outcome.error->code == scheduler::kFunctionNotFound;
     counters_->count(caller, unknown ? std::string_view("-") : std::string_view(route.name), code);
+    if (access_log_ && access_log_->enabled()) {
+      access_log_->write({"mesh", request.method_string(), request.target(), route.name, caller, code,
+                          std::chrono::steady_clock::now() - received, trace.trace_id(), trace.span_id()});
+    }
     if (outcome.error) co_return co_await write_answer(stream, error_answer(*outcome.error), version, keep_alive);
     if (!outcome.answered) co_return false;  // the caller hung up while it waited
     // Cut short (the function or the caller failed mid-answer): close, so the caller sees it.
@@ -515,6 +538,13 @@ class EndpointCore {
     }
     auto events = eventing::from_http(headers, request.body());
     if (!events) co_return error_answer(events.error());
+    // The publishing function's trace goes with its events (the CloudEvents distributed tracing
+    // extension) unless an event carries one of its own.
+    if (auto trace = TraceContext::parse(request[kTraceParent])) {
+      for (auto& event : *events) {
+        if (!event.attribute(kTraceParent)) event.set_attribute(std::string(kTraceParent), std::string(trace->field()));
+      }
+    }
     const size_t count = events->size();
     auto appended = co_await events_.publish(broker, std::move(*events));
     if (!appended) co_return error_answer(appended.error());
@@ -529,6 +559,8 @@ class EndpointCore {
   NodeEndpointOptions options_;
   StateApi state_;
   std::shared_ptr<RequestCounters> counters_;  // shared with the metrics collector, which may outlive us
+  AccessLog* access_log_;
+  std::mt19937_64 random_{std::random_device{}()};  // span and trace ids
   std::map<std::string, std::shared_ptr<Listener>> listeners_;  // by instance id
   uint64_t next_session_ = 0;
   size_t open_connections_ = 0;

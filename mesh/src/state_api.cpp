@@ -10,14 +10,19 @@
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <charconv>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
+#include "core/base64.hpp"
+#include "core/json.hpp"
 #include "core/time.hpp"
 #include "core/units.hpp"
+#include "core/utf8.hpp"
 
 namespace fnd::mesh::internal {
 
@@ -112,11 +117,66 @@ Result<store::Precondition> delete_precondition(std::string_view if_match, std::
   return condition;
 }
 
+Result<std::vector<store::StateOp>> transaction_ops(const json::value& body) {
+  const json::value* ops = body.is_object() ? body.get_object().if_contains("ops") : nullptr;
+  if (!ops || !ops->is_array()) {
+    return invalid_request(
+        "a transaction is {\"ops\": [{\"op\": \"put\", \"key\": K, \"value\": V}, {\"op\": "
+        "\"delete\", \"key\": K}]} with optional ifMatch, ifNoneMatch and ttl per op");
+  }
+  std::vector<store::StateOp> out;
+  size_t index = 0;
+  for (const auto& item : ops->get_array()) {
+    const json::object* op = item.if_object();
+    auto text = [&](std::string_view field) -> std::optional<std::string> {
+      const json::value* v = op ? op->if_contains(field) : nullptr;
+      if (!v || !v->is_string()) return std::nullopt;
+      return std::string(v->get_string());
+    };
+    auto kind = text("op");
+    auto key = text("key");
+    if (!op || !kind || !key || (*kind != "put" && *kind != "delete")) {
+      return invalid_request(fmt::format("transaction op {} needs \"op\" (put or delete) and \"key\"", index));
+    }
+    std::map<std::string, std::string> query;
+    if (auto ttl = text("ttl")) query["ttl"] = *ttl;
+    auto options = put_options(text("ifMatch").value_or(""), text("ifNoneMatch").value_or(""), query);
+    if (!options) return options.error();
+    if (*kind == "delete") {
+      out.push_back(store::StateOp::del(std::move(*key), std::move(options->condition)));
+    } else {
+      std::optional<std::string> value = text("value");
+      if (auto encoded = text("valueBase64")) value = base64_decode(*encoded);
+      if (!value) {
+        return invalid_request(
+            fmt::format("transaction op {} (put '{}') needs \"value\" (text) or \"valueBase64\"", index, *key));
+      }
+      out.push_back(store::StateOp::put(std::move(*key), std::move(*value), std::move(*options)));
+    }
+    ++index;
+  }
+  return out;
+}
+
 asio::awaitable<Answer> StateApi::handle(Request& request, const MeshRoute& route, std::string_view caller) {
-  const std::string store = store::function_store(caller);
+  std::string store = store::function_store(caller);
+  if (!route.store.empty()) {
+    store = store::shared_store(route.store);
+    auto allowed = store_.may_access(caller, store);
+    if (!allowed) co_return error_answer(allowed.error());
+    if (!*allowed) {
+      co_return error_answer(
+          make_error(std::string(kStateStoreForbidden),
+                     fmt::format("function '{}' may not use the shared store '{}': it does not exist "
+                                 "or does not grant it (an operator grants it: fnctl state grant {} {})",
+                                 caller, route.store, route.store, caller),
+                     403));
+    }
+  }
   const auto query = parse_query(route.query);
   if (route.kind == RouteKind::state_list) {
-    if (request.method() != http::verb::get) co_return error_answer(method_not_allowed(request, "GET"));
+    if (request.method() == http::verb::post) co_return co_await bulk(request, store);
+    if (request.method() != http::verb::get) co_return error_answer(method_not_allowed(request, "GET or POST"));
     co_return list(store, query);
   }
   switch (request.method()) {
@@ -199,6 +259,69 @@ asio::awaitable<Answer> StateApi::del(const Request& request, const std::string&
                                       fmt::format("no key '{}' in this function's state", key), 404));
   }
   co_return empty_answer(204);
+}
+
+namespace {
+
+json::object entry_json(std::string_view key, const store::StateEntry& entry) {
+  json::object out{{"key", key}, {"etag", entry.etag}};
+  if (is_valid_utf8(entry.value))
+    out["value"] = entry.value;
+  else
+    out["valueBase64"] = base64_encode(entry.value);
+  if (entry.expires_at) out["expiresAt"] = format_rfc3339(*entry.expires_at);
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<Answer> StateApi::bulk(Request& request, const std::string& store) {
+  auto body = parse_json(request.body());
+  if (!body) co_return error_answer(body.error());
+  const json::object* order = body->if_object();
+  if (order && order->contains("get")) {
+    const json::value& wanted = order->at("get");
+    std::vector<std::string> keys;
+    if (wanted.is_array()) {
+      for (const auto& key : wanted.get_array()) {
+        if (!key.is_string()) {
+          keys.clear();
+          break;
+        }
+        keys.emplace_back(key.get_string());
+      }
+    }
+    if (keys.empty())
+      co_return error_answer(invalid_request("a bulk get is {\"get\": [\"key\", ...]} with at least one key"));
+    auto entries = store_.get_many(store, keys);
+    if (!entries) co_return error_answer(entries.error());
+    json::array out;
+    for (const auto& item : *entries) {
+      if (item.entry)
+        out.push_back(entry_json(item.key, *item.entry));
+      else
+        out.push_back(json::object{{"key", item.key}, {"found", false}});
+    }
+    json::object answer{{"entries", std::move(out)}};
+    co_return json_answer(200, answer);
+  }
+  auto ops = transaction_ops(*body);
+  if (!ops) co_return error_answer(ops.error());
+  std::vector<store::StateOp> applied = *ops;  // the results name each op's key and kind
+  auto done =
+      co_await committed<std::vector<store::OpOutcome>>(executor_, [&](store::StateStore::TransactionCallback cb) {
+        return store_.transact_async(store, std::move(*ops), std::move(cb));
+      });
+  if (!done) co_return error_answer(done.error());
+  json::array results;
+  for (size_t i = 0; i < done->size() && i < applied.size(); ++i) {
+    const bool put = applied[i].kind == store::StateOp::Kind::put;
+    json::object item{{"key", applied[i].key}, {"op", put ? "put" : "delete"}, {"existed", (*done)[i].existed}};
+    if (put) item["etag"] = (*done)[i].etag;
+    results.push_back(std::move(item));
+  }
+  json::object answer{{"results", std::move(results)}};
+  co_return json_answer(200, answer);
 }
 
 }  // namespace fnd::mesh::internal

@@ -1,12 +1,14 @@
 #include "scheduler/deployments.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 namespace fnd::scheduler {
 
@@ -50,10 +52,45 @@ Status Deployments::load() {
   for (const auto& name : directory_.names()) {
     auto revision = directory_.find(name);
     if (!revision) continue;  // broken: not served until deployed again
-    lifecycle_.track(revision);
+    serve(name);
     announce({DeploymentChange::deployed, name, revision});
   }
   return {};
+}
+
+void Deployments::serve(const std::string& name) {
+  lifecycle_.serve_only(name, directory_.served_revisions(name));
+  // Warm pools get ready for the latest revision only; the others start instances on demand.
+  lifecycle_.track(directory_.find(name));
+}
+
+Result<TrafficSplit> Deployments::set_traffic(const std::string& name, TrafficSpec spec) {
+  if (deleting_.contains(name)) return being_deleted_error(name);
+  if (!directory_.find(name)) return directory_.unavailable(name);
+  auto revisions = repository_.revisions(name);
+  if (!revisions) return revisions.error();
+  std::vector<uint32_t> numbers;
+  for (const auto& revision : *revisions) numbers.push_back(revision.number);
+  auto split = TrafficSplit::create(name, std::move(spec), numbers);
+  if (!split) return split.error();
+  std::vector<std::shared_ptr<const store::Revision>> named;
+  for (uint32_t number : split->named_revisions()) {
+    auto it = std::find_if(revisions->begin(), revisions->end(), [&](const auto& r) { return r.number == number; });
+    if (!it->damage.empty()) {
+      return make_error("revision_damaged",
+                        fmt::format("{}; it cannot take traffic: name another revision", it->damage), 422);
+    }
+    named.push_back(std::make_shared<const store::Revision>(std::move(*it)));
+  }
+  const bool follows_latest = split->spec().weights.empty() && split->spec().tags.empty();
+  auto stored = repository_.set_traffic(
+      name, follows_latest ? std::string() : boost::json::serialize(traffic_to_json(split->spec())));
+  if (!stored) return stored.error();
+  if (!*stored) return directory_.not_found(name);
+  directory_.set_traffic(name, *split, std::move(named));
+  serve(name);
+  spdlog::info("function {} traffic set: {}", name, boost::json::serialize(traffic_to_json(split->spec())));
+  return std::move(*split);
 }
 
 Result<DeployResult> Deployments::deploy(config::FunctionSpec spec, const store::RevisionPrecondition& precondition) {
@@ -81,8 +118,7 @@ Result<DeployResult> Deployments::deploy(config::FunctionSpec spec, const store:
   if (!put->created) return DeployResult{directory_.find(name), false};
   directory_.publish(put->revision);
   auto live = directory_.find(name);
-  lifecycle_.retire_older_revisions(name, live->number);
-  lifecycle_.track(live);
+  serve(name);
   spdlog::info("function {} revision {} deployed", name, live->number);
   announce({existed ? DeploymentChange::updated : DeploymentChange::deployed, name, live});
   return DeployResult{live, true};

@@ -59,11 +59,21 @@ Error timed_out(std::string_view function, std::chrono::milliseconds timeout, bo
                                                 function, format_duration(timeout)), 504);
 }
 
-bool is_caller_header(std::string_view name) {
-  return name.size() == kCallerHeader.size() &&
-         std::equal(name.begin(), name.end(), kCallerHeader.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
+}
+
+bool is_caller_header(std::string_view name) { return equals_ignoring_case(name, kCallerHeader); }
+
+// The revision the caller asked for: the path's selector, else its Fn-Revision field.
+std::string_view revision_selector(const InvocationRequest& request) {
+  if (!request.revision.empty()) return request.revision;
+  for (const auto& field : request.headers) {
+    if (equals_ignoring_case(field.name, kRevisionHeader)) return field.value;
+  }
+  return {};
 }
 
 // The request as the function gets it: the caller's end-to-end fields (never a caller identity
@@ -84,6 +94,12 @@ void serialize_request_head(const InvocationRequest& request, std::string& out) 
 }  // namespace
 
 bool is_capacity_error(const Error& error) { return error.retry_after_seconds > 0; }
+
+FunctionSelector split_function_selector(std::string_view name_and_revision) {
+  const size_t at = name_and_revision.find('@');
+  if (at == std::string_view::npos) return {name_and_revision, {}};
+  return {name_and_revision.substr(0, at), name_and_revision.substr(at + 1)};
+}
 
 struct InstanceInvoker::Exchange {
   explicit Exchange(const asio::any_io_executor& executor) : upstream(executor) {}
@@ -138,8 +154,9 @@ asio::awaitable<Result<Lease>> InstanceInvoker::wait_for_lease(std::shared_ptr<c
       got.emplace(co_await scheduler_.acquire(revision, deadline));
     }
     if (*got || got->error().code != kRevisionRetired) co_return std::move(*got);
-    revision = directory_.find(name);
-    if (!revision) co_return directory_.unavailable(name);
+    auto routed = directory_.route(name, revision_selector(request), random_);
+    if (!routed) co_return routed.error();
+    revision = std::move(*routed);
   }
   co_return make_error("function_changing", fmt::format("function '{}' changed several times while this request waited; "
                                                         "retry", name), 503);
@@ -148,11 +165,12 @@ asio::awaitable<Result<Lease>> InstanceInvoker::wait_for_lease(std::shared_ptr<c
 asio::awaitable<InvocationOutcome> InstanceInvoker::invoke(std::string_view name, const InvocationRequest& request,
                                                            ResponseSink& sink) {
   InvocationOutcome outcome;
-  auto revision = directory_.find(name);
-  if (!revision) {
-    outcome.error = directory_.unavailable(name);
+  auto routed = directory_.route(name, revision_selector(request), random_);
+  if (!routed) {
+    outcome.error = routed.error();
     co_return outcome;
   }
+  auto revision = std::move(*routed);
   const auto timeout = revision->spec.timeout;
   // Counted when this coroutine ends, however it ends; status 0 = nothing was answered.
   struct AnswerRecord {

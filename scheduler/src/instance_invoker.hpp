@@ -1,5 +1,5 @@
 // The Invoker over the scheduler's instances (see scheduler/invoker.hpp for the contract):
-// leases an instance of the function's live revision, relays the request over a pooled
+// routes the call to a revision (FunctionDirectory::route), leases an instance of it, relays the request over a pooled
 // keep-alive connection and streams the answer to the sink. Private to the scheduler module.
 //
 // Not thread safe: use from the io_context's thread only.
@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,7 @@ class InstanceInvoker final : public Invoker {
   std::vector<std::unique_ptr<Exchange>> spare_exchanges_;
   // Each function's metrics, looked up in the registry (under its lock) once per function only.
   std::map<std::string, FunctionMetrics*, std::less<>> metrics_of_;
+  std::mt19937_64 random_{std::random_device{}()};  // draws revisions by traffic weight
 };
 
 }  // namespace fnd::scheduler

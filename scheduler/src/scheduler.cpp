@@ -253,12 +253,13 @@ void Scheduler::track(std::shared_ptr<const store::Revision> revision) {
   launcher_.prepare(std::move(revision));
 }
 
-void Scheduler::retire_older_revisions(const std::string& function, uint32_t live) {
+void Scheduler::serve_only(const std::string& function, std::span<const uint32_t> served) {
   auto fn = pools_.find(function);
   if (fn == pools_.end()) return;
   for (auto it = fn->second.begin(); it != fn->second.end();) {
     auto& pool = it->second;
-    if (it->first >= live) {
+    if (std::binary_search(served.begin(), served.end(), it->first)) {
+      pool->retired = false;  // named again (a rollback): its instances still running serve at once
       ++it;
       continue;
     }

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,7 +92,7 @@ class Scheduler final : public RevisionLifecycle, public FunctionStatus {
 
   // RevisionLifecycle
   void track(std::shared_ptr<const store::Revision> revision) override;
-  void retire_older_revisions(const std::string& function, uint32_t live) override;
+  void serve_only(const std::string& function, std::span<const uint32_t> served) override;
   boost::asio::awaitable<size_t> stop_function(const std::string& function, std::chrono::milliseconds drain) override;
 
   // FunctionStatus

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <spdlog/spdlog.h>
 
+#include "core/access_log.hpp"
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
@@ -39,6 +40,7 @@
 #include "gateway/invocation_handler.hpp"
 #include "gateway/router.hpp"
 #include "gateway/security_api.hpp"
+#include "gateway/state_admin_api.hpp"
 #include "mesh/node_endpoint.hpp"
 #include "options.hpp"
 #include "runtime/container_runtime.hpp"
@@ -283,7 +285,9 @@ int main(int argc, char** argv) {
   fnd::eventing::AsyncInvocations async_invocations({events, **event_log, resources, scheduling.invoker(), subscriber,
                                                      io.get_executor(), blocking.get_executor(), clock},
                                                     async_options);
-  fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access, &async_invocations);
+  fnd::AccessLog access_log(options.daemon.access_log);
+  fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access, &async_invocations,
+                                              &access_log);
   fnd::eventing::KafkaSources kafka_sources({events, resources, io.get_executor(), blocking.get_executor()},
                                             {options.eventing.kafka_client_id});
   if (kafka_backend) {
@@ -312,7 +316,7 @@ int main(int argc, char** argv) {
       }
     });
   });
-  fnd::mesh::NodeEndpoint mesh({io.get_executor(), scheduling.invoker(), state_store, events, metrics});
+  fnd::mesh::NodeEndpoint mesh({io.get_executor(), scheduling.invoker(), state_store, events, metrics, &access_log});
   runtime.set_mesh(&mesh);
   // Expired keys are gone for readers at once; their rows are removed hourly, off the io thread.
   asio::steady_timer state_purge(io);
@@ -330,7 +334,9 @@ int main(int argc, char** argv) {
   };
   purge_state_hourly();
   fnd::gateway::AdminApi admin(**database, state_dir, blocking.get_executor());
-  fnd::gateway::Router router({api, admin, security, invocations, events_api, audit}, access, metrics, options.gateway,
+  fnd::gateway::StateAdminApi state_api(state_store, blocking.get_executor(), audit);
+  fnd::gateway::Router router({api, admin, security, invocations, events_api, audit, &state_api}, access, metrics,
+                              options.gateway,
                               options.store.code.max_archive_bytes);
   fnd::gateway::HttpServer server(io.get_executor(), options.gateway, router);
 

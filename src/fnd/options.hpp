@@ -17,6 +17,7 @@ namespace fnd::daemon {
 struct DaemonOptions {
   std::string state_dir = "/var/lib/fnd";  // state_dir (FND_STATE_DIR): database, code, containers' state
   std::string log_level = "info";          // log_level (FND_LOG_LEVEL): trace, debug, info, warn, error
+  bool access_log = false;                 // access_log: a line per invocation and mesh call, with its trace
 
   bool operator==(const DaemonOptions&) const = default;
 };

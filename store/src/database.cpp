@@ -150,6 +150,12 @@ constexpr std::string_view kMigrations[] = {
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (kind, name));
     )sql",
+    // A function's traffic (weights across its revisions, tags), as the JSON of PUT
+    // /api/v1/functions/NAME/traffic; '' = every call to the latest revision. It goes with the
+    // function's row when the function is deleted.
+    R"sql(
+      ALTER TABLE functions ADD COLUMN traffic TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 
 }  // namespace

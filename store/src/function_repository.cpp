@@ -44,7 +44,8 @@ constexpr std::string_view kRevisionColumns = "function, number, spec, code, cre
 Result<std::vector<FunctionRecord>> FunctionRepository::list() {
   auto& conn = db_.connection();
   std::lock_guard lock(conn.mutex);
-  auto stmt = conn.prepare("SELECT name, latest_revision, created_at, updated_at FROM functions ORDER BY name;");
+  auto stmt =
+      conn.prepare("SELECT name, latest_revision, created_at, updated_at, traffic FROM functions ORDER BY name;");
   if (!stmt) return stmt.error();
   std::vector<FunctionRecord> out;
   while (true) {
@@ -52,7 +53,7 @@ Result<std::vector<FunctionRecord>> FunctionRepository::list() {
     if (!row) return row.error();
     if (!*row) break;
     out.push_back({stmt->column_text(0), static_cast<uint32_t>(stmt->column_int(1)), from_millis(stmt->column_int(2)),
-                   from_millis(stmt->column_int(3))});
+                   from_millis(stmt->column_int(3)), stmt->column_text(4)});
   }
   return out;
 }
@@ -60,14 +61,16 @@ Result<std::vector<FunctionRecord>> FunctionRepository::list() {
 Result<std::optional<FunctionRecord>> FunctionRepository::find(const std::string& name) {
   auto& conn = db_.connection();
   std::lock_guard lock(conn.mutex);
-  auto stmt = conn.prepare("SELECT name, latest_revision, created_at, updated_at FROM functions WHERE name = ?;");
+  auto stmt =
+      conn.prepare("SELECT name, latest_revision, created_at, updated_at, traffic FROM functions WHERE name = ?;");
   if (!stmt) return stmt.error();
   stmt->bind(1, name);
   auto row = stmt->step();
   if (!row) return row.error();
   if (!*row) return std::optional<FunctionRecord>();
   return std::optional<FunctionRecord>(FunctionRecord{stmt->column_text(0), static_cast<uint32_t>(stmt->column_int(1)),
-                                                      from_millis(stmt->column_int(2)), from_millis(stmt->column_int(3))});
+                                                      from_millis(stmt->column_int(2)),
+                                                      from_millis(stmt->column_int(3)), stmt->column_text(4)});
 }
 
 namespace {
@@ -163,6 +166,16 @@ Result<PutRevisionResult> FunctionRepository::put_revision(const config::Functio
   if (Status st = upsert->run(); !st) return fail(st.error());
   if (Status st = conn.exec("COMMIT;"); !st) return fail(st.error());
   return PutRevisionResult{std::move(rev), true};
+}
+
+Result<bool> FunctionRepository::set_traffic(const std::string& name, std::string_view traffic) {
+  auto& conn = db_.connection();
+  std::lock_guard lock(conn.mutex);
+  auto stmt = conn.prepare("UPDATE functions SET traffic = ? WHERE name = ?;");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, traffic).bind(2, name);
+  if (Status st = stmt->run(); !st) return st.error();
+  return sqlite3_changes(conn.db.get()) > 0;
 }
 
 Result<bool> FunctionRepository::remove(const std::string& name) {

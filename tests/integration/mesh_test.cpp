@@ -399,8 +399,11 @@ TEST_CASE("what the mesh does not serve is a JSON error saying what it does serv
   CHECK(ghost.status == 404);
   CHECK(ghost.error_code() == "function_not_found");
 
-  MeshAnswer wrong_method = through_mesh(fnd, "client", {{"method", "POST"}, {"path", "/v1/state"}, {"data", "x"}});
+  // POST /v1/state takes bulk gets and transactions; other methods are refused.
+  MeshAnswer wrong_method = through_mesh(fnd, "client", {{"method", "PATCH"}, {"path", "/v1/state"}, {"data", "x"}});
   CHECK(wrong_method.status == 405);
+  MeshAnswer not_json = through_mesh(fnd, "client", {{"method", "POST"}, {"path", "/v1/state"}, {"data", "x"}});
+  CHECK(not_json.status == 400);
 }
 
 TEST_CASE("the mesh answers at the first line of a function's module on a plain start", "[integration][mesh]") {

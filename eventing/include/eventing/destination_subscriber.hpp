@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <random>
 #include <string_view>
 
 #include "eventing/dispatcher.hpp"
@@ -47,6 +48,7 @@ class DestinationSubscriber final : public Subscriber {
   boost::asio::any_io_executor executor_;
   std::unique_ptr<Tls> tls_;
   KafkaSink* kafka_;
+  std::mt19937_64 random_{std::random_device{}()};  // span ids of deliveries to functions
 };
 
 }  // namespace fnd::eventing

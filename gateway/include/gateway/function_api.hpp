@@ -1,6 +1,6 @@
 // The management REST API for functions (docs/api.md): upload code, deploy specs, list, describe,
-// delete, and read logs. HTTP only: deploys and deletes are Deployments' work, instance facts
-// come from FunctionStatus.
+// delete, read logs, and split traffic across revisions. HTTP only: deploys and deletes are Deployments' work, instance
+// facts come from FunctionStatus.
 //
 // Not thread safe: use from the io_context's thread only. Unpacking code runs on
 // `blocking_executor`.
@@ -8,8 +8,9 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <string>
+#include <boost/json/object.hpp>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,7 +35,8 @@ class FunctionApi {
       : deployments_(deployments), status_(status), repository_(repository), code_(code), logs_(logs),
         secrets_(secrets), audit_(audit), blocking_executor_(std::move(blocking_executor)) {}
 
-  // `rest` is the path after /api/v1/functions ("", "/hello", "/hello/code", "/hello/logs").
+  // `rest` is the path after /api/v1/functions ("", "/hello", "/hello/code", "/hello/logs",
+  // "/hello/traffic").
   // Each call checks the caller's permission for it first (401/403).
   boost::asio::awaitable<bool> handle(Request& request, std::string_view rest, ClientStream& client, const Caller& caller);
 
@@ -46,6 +48,11 @@ class FunctionApi {
   boost::asio::awaitable<bool> remove(Request& request, const std::string& name, ClientStream& client, const Caller& caller);
   boost::asio::awaitable<bool> logs(Request& request, const std::string& name, std::string_view query,
                                     ClientStream& client);
+  // GET, PUT and DELETE /api/v1/functions/NAME/traffic.
+  boost::asio::awaitable<bool> traffic(Request& request, const std::string& name, ClientStream& client,
+                                       const Caller& caller);
+  // The function's traffic as the API shows it (split, tags, effective weights, served revisions).
+  boost::json::object traffic_json(const std::string& name) const;
   bool known(std::string_view name) const;
   // The first of `names` that is not a stored secret.
   std::optional<std::string> missing_secret(const std::vector<std::string>& names) const;

@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/fwd.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,10 @@ using HeaderFields = std::vector<std::pair<std::string, std::string>>;
 
 boost::asio::awaitable<bool> write_json(ClientStream& client, unsigned status, const boost::json::value& body,
                                         unsigned version, bool keep_alive, const HeaderFields& headers = {});
+// `body` as it is, with `content_type` and `headers`.
+boost::asio::awaitable<bool> write_bytes(ClientStream& client, unsigned status, std::string body,
+                                         std::string_view content_type, unsigned version, bool keep_alive,
+                                         const HeaderFields& headers = {});
 boost::asio::awaitable<bool> write_text(ClientStream& client, unsigned status, std::string body,
                                         unsigned version, bool keep_alive);
 

@@ -16,6 +16,7 @@
 #include "gateway/invocation_handler.hpp"
 #include "gateway/options.hpp"
 #include "gateway/security_api.hpp"
+#include "gateway/state_admin_api.hpp"
 
 namespace fnd::gateway {
 
@@ -46,6 +47,7 @@ class Router final : public RequestHandler {
     InvocationHandler& invocations;
     EventsApi& events;
     AuditTrail& audit;  // refused changes are recorded too
+    StateAdminApi* state = nullptr;  // /api/v1/state/...; null: not served
   };
   // `code_archive_limit` is the store's (limits.max_code_archive): the body limit of code uploads.
   Router(Handlers handlers, AccessControl& access, const MetricsRegistry& metrics, const GatewayOptions& options,

@@ -35,6 +35,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/access_log.hpp"
 #include "core/metrics.hpp"
 #include "runtime/mesh_attachment.hpp"
 
@@ -81,6 +82,7 @@ class NodeEndpoint final : public runtime::MeshAttachment {
     store::StateStore& state;
     eventing::EventRouter& events;
     MetricsRegistry& metrics;  // the endpoint registers its series here
+    AccessLog* access_log = nullptr;  // a line per function call (with its trace); null: none
   };
 
   NodeEndpoint(Services services, NodeEndpointOptions options = {});

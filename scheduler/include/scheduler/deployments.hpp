@@ -15,12 +15,14 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "config/function_spec.hpp"
 #include "core/error.hpp"
 #include "scheduler/function_directory.hpp"
+#include "scheduler/traffic_split.hpp"
 #include "store/code_store.hpp"
 #include "store/disk_reserve.hpp"
 #include "store/function_repository.hpp"
@@ -44,8 +46,10 @@ class RevisionLifecycle {
   virtual ~RevisionLifecycle() = default;
   // `revision` is its function's live revision now (warm pools may get ready for it).
   virtual void track(std::shared_ptr<const store::Revision> revision) = 0;
-  // A newer revision is live: older ones stop taking requests and stop when idle.
-  virtual void retire_older_revisions(const std::string& function, uint32_t live) = 0;
+  // Only `served` (sorted revision numbers: the latest and those its traffic names) take requests
+  // from now on: the others stop taking requests and stop when idle; a served one that was
+  // retired takes requests again.
+  virtual void serve_only(const std::string& function, std::span<const uint32_t> served) = 0;
   // The function is gone: requests in flight may finish within `drain`, then its instances stop.
   virtual boost::asio::awaitable<size_t> stop_function(const std::string& function, std::chrono::milliseconds drain) = 0;
 };
@@ -68,10 +72,18 @@ class Deployments {
   // deployed. Unreadable revisions mark their function broken; only an unreadable store fails.
   Status load();
   // Makes `spec` (spec.name set; an empty spec.code keeps the latest revision's code) the
-  // function's live revision in one transaction. Errors: 422 invalid_spec (limits), 422
+  // function's live revision in one transaction. A function with weights in its traffic keeps
+  // them: the new revision takes no split traffic until the split names it (it answers to
+  // @rN at once); one without weights sends every call to the new revision. Errors: 422 invalid_spec (limits), 422
   // code_not_found, 422 code_required (a new function without code), 409
   // function_being_deleted, 412 revision_mismatch (precondition), store errors.
   Result<DeployResult> deploy(config::FunctionSpec spec, const store::RevisionPrecondition& precondition);
+  // Splits the function's calls across its revisions and sets its tags (`spec`; no weights = all
+  // calls to the latest revision), stored and in effect for the next call: the revisions it
+  // names stay servable (their instances too), the others retire. Errors: 404 / 500 as
+  // FunctionDirectory::unavailable, 409 function_being_deleted, 422 invalid_traffic, 422
+  // revision_damaged (a named revision's stored spec cannot be read), store errors.
+  Result<TrafficSplit> set_traffic(const std::string& name, TrafficSpec spec);
   // A new revision of the function with its live spec, so that its instances are replaced (after
   // a secret it uses changed). Errors: those of deploy(), 404 when the function is not live.
   Result<DeployResult> roll(const std::string& name);
@@ -91,6 +103,8 @@ class Deployments {
 
  private:
   void announce(const DeploymentEvent& event);
+  // Tells the lifecycle which revisions of `name` take requests now (after the directory changed).
+  void serve(const std::string& name);
   boost::asio::awaitable<void> collect_code(SystemTime stored_before, std::optional<std::set<std::string>> only);
 
   store::FunctionRepository& repository_;

@@ -1,9 +1,9 @@
-// The one way anything calls a function: the gateway for HTTP clients, and (to come) the mesh for
+// The one way anything calls a function: the gateway for HTTP clients, the mesh for
 // function-to-function calls and eventing for deliveries. The Invoker resolves the function to
-// its live revision, leases an instance (starting one when needed, queueing when all are busy),
-// connects, retries a connection to an instance that died before reading the request, relays the
-// request and streams the answer to the caller's ResponseSink, and reports failures as typed
-// errors. It counts every invocation in the function's metrics.
+// a revision (drawn by its traffic split, or the one a tag or the Fn-Revision field names), leases an instance
+// (starting one when needed, queueing when all are busy), connects, retries a connection to an instance that died
+// before reading the request, relays the request and streams the answer to the caller's ResponseSink, and reports
+// failures as typed errors. It counts every invocation in the function's metrics.
 //
 // Not thread safe: use from the io_context's thread only.
 #pragma once
@@ -39,6 +39,17 @@ bool is_capacity_error(const Error& error);
 // writes it: one a caller sends among its headers is dropped on every path.
 inline constexpr std::string_view kCallerHeader = "X-Fnd-Caller";
 
+// The field that picks a revision by tag or number ("canary", "r4", "4"), as NAME@SELECTOR does
+// in a path; the path's selector wins when both are given.
+inline constexpr std::string_view kRevisionHeader = "Fn-Revision";
+
+// "pricing@canary" -> {"pricing", "canary"}; "pricing" -> {"pricing", ""}.
+struct FunctionSelector {
+  std::string_view name;
+  std::string_view revision;
+};
+FunctionSelector split_function_selector(std::string_view name_and_revision);
+
 struct HeaderField {
   std::string_view name;
   std::string_view value;
@@ -58,6 +69,9 @@ struct InvocationRequest {
   // completes when the caller has gone away, and the wait is then abandoned (nothing is started,
   // queued or evicted for nobody).
   std::function<boost::asio::awaitable<void>()> watch_caller;
+  // The revision to call: a tag, "r4" or "4"; empty: the Fn-Revision field when the request has
+  // one, else a revision drawn by the function's traffic split.
+  std::string_view revision;
 };
 
 // The head of a function's answer. Views into the Invoker's buffers: valid during begin() only.
@@ -90,7 +104,9 @@ struct InvocationOutcome {
 class Invoker {
  public:
   virtual ~Invoker() = default;
-  // Calls function `name` (its live revision). Never throws for a function's failure.
+  // Calls function `name` (the revision request.revision or Fn-Revision names, else one drawn by
+  // its traffic split; 404 revision_not_found when the named one is not served). Never throws
+  // for a function's failure.
   virtual boost::asio::awaitable<InvocationOutcome> invoke(std::string_view name, const InvocationRequest& request,
                                                            ResponseSink& sink) = 0;
 };

@@ -46,5 +46,7 @@ Command add_broker_command(CLI::App& root, const GlobalOptions& globals);
 Command add_trigger_command(CLI::App& root, const GlobalOptions& globals);
 Command add_invocation_command(CLI::App& root, const GlobalOptions& globals);
 Command add_source_command(CLI::App& root, const GlobalOptions& globals);
+Command add_traffic_command(CLI::App& root, const GlobalOptions& globals);
+Command add_state_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace fnd::fnctl

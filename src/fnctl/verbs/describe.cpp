@@ -1,4 +1,5 @@
-// fnctl describe NAME: the function's current spec, its revisions and its running instances.
+// fnctl describe NAME: the function's current spec, its traffic split and tags, its revisions and
+// its running instances.
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
@@ -81,6 +82,28 @@ void print_spec(const json::object& function, SystemTime now) {
   fmt::print("Updated:    {}\n", with_age(json_text(function, "updated_at"), now));
 }
 
+// "r3 90%, r4 10% (split); tags: canary=r4", or "r4 100% (the latest revision)".
+void print_traffic(const json::object& function) {
+  const json::object& traffic = member_object(function, "traffic");
+  if (traffic.empty()) return;
+  std::string weights;
+  for (const auto& item : member_array(traffic, "effective")) {
+    if (const auto* weight = item.if_object()) {
+      weights += fmt::format("{}r{} {}%", weights.empty() ? "" : ", ", json_text(*weight, "revision"),
+                             json_text(*weight, "percent"));
+    }
+  }
+  const json::value* split = traffic.if_contains("split");
+  weights += split && !split->is_null() ? " (split)" : " (the latest revision)";
+  std::string tags;
+  const json::object& named = member_object(traffic, "tags");
+  for (const auto& entry : named) {
+    tags +=
+        fmt::format("{}{}=r{}", tags.empty() ? "" : ", ", std::string_view(entry.key()), json_text(named, entry.key()));
+  }
+  fmt::print("Traffic:    {}{}\n", weights, tags.empty() ? "" : "; tags: " + tags);
+}
+
 void print_revisions(const json::array& revisions, SystemTime now) {
   Table table({"REVISION", "CODE", "CREATED"});
   for (const auto& item : revisions) {
@@ -122,6 +145,7 @@ int run_describe(const std::string& name, const GlobalOptions& globals) {
   }
   auto now = std::chrono::system_clock::now();
   print_spec(*function, now);
+  print_traffic(*function);
   print_revisions(member_array(*function, "revisions"), now);
   print_instances(member_array(*function, "instances"), now);
   return kExitOk;

@@ -58,12 +58,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   std::vector<Command> commands = {
-      add_deploy_command(app, globals), add_invoke_command(app, globals),   add_list_command(app, globals),
-      add_describe_command(app, globals), add_logs_command(app, globals), add_delete_command(app, globals),
-      add_version_command(app, globals), add_admin_command(app, globals), add_token_command(app, globals),
-      add_secret_command(app, globals), add_audit_command(app, globals), add_event_command(app, globals),
-      add_broker_command(app, globals), add_trigger_command(app, globals), add_invocation_command(app, globals),
-      add_source_command(app, globals),
+      add_deploy_command(app, globals),   add_invoke_command(app, globals),  add_list_command(app, globals),
+      add_describe_command(app, globals), add_logs_command(app, globals),    add_delete_command(app, globals),
+      add_version_command(app, globals),  add_admin_command(app, globals),   add_token_command(app, globals),
+      add_secret_command(app, globals),   add_audit_command(app, globals),   add_event_command(app, globals),
+      add_broker_command(app, globals),   add_trigger_command(app, globals), add_invocation_command(app, globals),
+      add_traffic_command(app, globals),  add_state_command(app, globals), add_source_command(app, globals),
   };
 
   try {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/function_spec.hpp"
@@ -33,6 +34,9 @@ struct FunctionRecord {
   uint32_t latest_revision = 0;
   SystemTime created_at;
   SystemTime updated_at;
+  // How calls are split across revisions and which tags name which, as JSON text (the
+  // scheduler's traffic_split.hpp reads it); empty = every call goes to the latest revision.
+  std::string traffic;
 };
 
 struct PutRevisionResult {
@@ -63,6 +67,9 @@ class FunctionRepository {
   // transaction (concurrent deploys of one function serialize). spec.name and spec.code must be
   // set. Errors: 412 revision_mismatch when `precondition` does not hold.
   Result<PutRevisionResult> put_revision(const config::FunctionSpec& spec, const RevisionPrecondition& precondition = {});
+  // Replaces the function's traffic text (see FunctionRecord::traffic); false when there is no
+  // such function. The store keeps the text and never parses it.
+  Result<bool> set_traffic(const std::string& name, std::string_view traffic);
   // Removes the function and its revisions; false when there was none.
   Result<bool> remove(const std::string& name);
   // Every code digest a revision names (what code garbage collection must keep).

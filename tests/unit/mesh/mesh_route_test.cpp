@@ -147,3 +147,29 @@ TEST_CASE("percent-decoding keeps what is not an escape and leaves '+' alone", "
   CHECK(query.at("flag").empty());
   CHECK(query.size() == 3);
 }
+
+TEST_CASE("/fn/NAME@TAG names the revision TAG after the function's name", "[unit]") {
+  MeshRoute route = route_request("/fn/pricing@canary/quote?sku=7", kEndpoint);
+  CHECK(route.kind == RouteKind::function);
+  CHECK(route.name == "pricing");
+  CHECK(route.revision == "canary");
+  CHECK(route.target == "/quote?sku=7");
+  CHECK(route_request("/fn/pricing@r4", kEndpoint).revision == "r4");
+  CHECK(route_request("/fn/pricing@r4", kEndpoint).target == "/");
+  CHECK(route_request("/fn/pricing/a@b", kEndpoint).revision.empty());
+}
+
+TEST_CASE("/v1/stores/STORE routes a shared store's key, or its listing and bulk calls", "[unit]") {
+  MeshRoute key = route_request("/v1/stores/carts/cart%2F3?ttl=1h", kEndpoint);
+  CHECK(key.kind == RouteKind::state_key);
+  CHECK(key.store == "carts");
+  CHECK(key.name == "cart/3");
+  CHECK(key.query == "ttl=1h");
+  MeshRoute list = route_request("/v1/stores/carts?prefix=cart-", kEndpoint);
+  CHECK(list.kind == RouteKind::state_list);
+  CHECK(list.store == "carts");
+  CHECK(list.query == "prefix=cart-");
+  CHECK(route_request("/v1/stores/carts/", kEndpoint).kind == RouteKind::state_list);
+  CHECK(route_request("/v1/stores/", kEndpoint).kind == RouteKind::not_found);
+  CHECK(route_request("/v1/state/x", kEndpoint).store.empty());
+}

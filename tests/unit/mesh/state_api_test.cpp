@@ -1,5 +1,6 @@
 #include "state_api.hpp"
 
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
@@ -73,4 +74,33 @@ TEST_CASE("a DELETE takes If-Match only", "[unit]") {
   auto refused = delete_precondition("", "*");
   REQUIRE_FALSE(refused);
   CHECK(refused.error().http_status == 400);
+}
+
+TEST_CASE("a transaction body becomes the store's ops, conditions and ttl included", "[unit]") {
+  auto ops = fnd::mesh::internal::transaction_ops(boost::json::parse(
+      R"({"ops": [{"op": "put", "key": "a", "value": "1", "ifNoneMatch": "*", "ttl": "30s"},
+                  {"op": "put", "key": "b", "valueBase64": "AAE=", "ifMatch": "\"3-4\""},
+                  {"op": "delete", "key": "c", "ifMatch": "*"}]})"));
+  REQUIRE(ops.ok());
+  REQUIRE(ops->size() == 3);
+  CHECK((*ops)[0].kind == fnd::store::StateOp::Kind::put);
+  CHECK((*ops)[0].value == "1");
+  CHECK((*ops)[0].options.condition.if_none_match_any);
+  CHECK((*ops)[0].options.ttl == std::chrono::milliseconds(30s));
+  CHECK((*ops)[1].value == std::string("\0\1", 2));
+  CHECK((*ops)[1].options.condition.if_match == "\"3-4\"");
+  CHECK((*ops)[2].kind == fnd::store::StateOp::Kind::del);
+  CHECK((*ops)[2].options.condition.if_match == "*");
+}
+
+TEST_CASE("a transaction body that cannot be read says which op is wrong", "[unit]") {
+  for (const char* wrong : {R"({"get": ["a"]})", R"({"ops": [{"op": "put", "key": "a"}]})",
+                            R"({"ops": [{"op": "rename", "key": "a"}]})", R"({"ops": [{"op": "put", "key": "a",
+                            "value": "1", "ttl": "soon"}]})",
+                            R"({"ops": [{"key": "a"}]})"}) {
+    auto ops = fnd::mesh::internal::transaction_ops(boost::json::parse(wrong));
+    INFO(wrong);
+    REQUIRE_FALSE(ops.ok());
+    CHECK(ops.error().http_status == 400);
+  }
 }

@@ -78,11 +78,11 @@ TEST_CASE("database migrates to the newest schema and reopens", "[unit]") {
   {
     auto db = fnd::store::Database::open(path);
     REQUIRE(db.ok());
-    CHECK((*db)->schema_version() == 5);
+    CHECK((*db)->schema_version() == 6);
   }
   auto again = fnd::store::Database::open(path);
   REQUIRE(again.ok());
-  CHECK((*again)->schema_version() == 5);
+  CHECK((*again)->schema_version() == 6);
 }
 
 TEST_CASE("revisions are immutable and identical specs make no new revision", "[unit]") {
@@ -210,4 +210,30 @@ TEST_CASE("an archive cannot write through its own symbolic links out of its tre
                                                  {"lib", AE_IFLNK, "", "node_modules/pkg"}}));
   REQUIRE(stored.ok());
   CHECK(fs::read_symlink(fs::path(store.directory(stored->digest)) / "node_modules/.bin/cli") == "../pkg/cli.js");
+}
+
+TEST_CASE("a function's traffic is stored with it and goes when it is deleted", "[unit]") {
+  TempDir dir;
+  auto db = fnd::store::Database::open((dir.path / "fnd.db").string());
+  REQUIRE(db.ok());
+  fnd::store::FunctionRepository repo(**db);
+  std::string code(71, 'a');
+  code.replace(0, 7, "sha256:");
+  REQUIRE(repo.put_revision(spec_with("hello", code)).ok());
+  auto missing = repo.set_traffic("nosuch", R"({"split":{"1":100}})");
+  REQUIRE(missing.ok());
+  CHECK_FALSE(*missing);
+  auto set = repo.set_traffic("hello", R"({"split":{"1":100}})");
+  REQUIRE(set.ok());
+  CHECK(*set);
+  auto found = repo.find("hello");
+  REQUIRE(found.ok());
+  REQUIRE(*found);
+  CHECK((*found)->traffic == R"({"split":{"1":100}})");
+  auto listed = repo.list();
+  REQUIRE(listed.ok());
+  CHECK(listed->at(0).traffic == R"({"split":{"1":100}})");
+  REQUIRE(repo.remove("hello").ok());
+  REQUIRE(repo.put_revision(spec_with("hello", code)).ok());
+  CHECK((*repo.find("hello"))->traffic.empty());
 }

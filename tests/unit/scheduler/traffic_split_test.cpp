@@ -1,5 +1,6 @@
-#include <catch2/catch.hpp>
+#include "scheduler/traffic_split.hpp"
 
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -7,10 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "mesh/traffic_split.hpp"
-
-using fnd::mesh::TrafficSpec;
-using fnd::mesh::TrafficSplit;
+using fnd::scheduler::TrafficSpec;
+using fnd::scheduler::TrafficSplit;
 
 namespace {
 const std::vector<uint32_t> kRevisions = {1, 2, 3, 4};
@@ -25,9 +24,9 @@ std::map<uint32_t, int> count_picks(const TrafficSplit& split, uint64_t seed, in
 fnd::Error error_of(TrafficSpec spec) {
   auto split = TrafficSplit::create("hello", std::move(spec), kRevisions);
   REQUIRE_FALSE(split.ok());
-  CHECK(split.error().code == fnd::mesh::kInvalidTraffic);
+  CHECK(split.error().code == fnd::scheduler::kInvalidTraffic);
   CHECK(split.error().http_status == 422);
-  CHECK(fnd::mesh::is_invalid_traffic(split.error()));
+  CHECK(fnd::scheduler::is_invalid_traffic(split.error()));
   return split.error();
 }
 }  // namespace
@@ -91,8 +90,14 @@ TEST_CASE("weights must sum to 100", "[unit]") {
   CHECK_THAT(e.message, Catch::Contains("add up to 110, not 100") && Catch::Contains("hello"));
   e = error_of(TrafficSpec{{{3, 50}}, {}});
   CHECK_THAT(e.message, Catch::Contains("add up to 50"));
-  e = error_of(TrafficSpec{});
-  CHECK_THAT(e.message, Catch::Contains("lists no revision"));
+}
+
+TEST_CASE("no weights at all is valid: every call to the latest revision, tags still apply", "[unit]") {
+  auto split = TrafficSplit::create("hello", TrafficSpec{{}, {{"old", 1}}}, kRevisions);
+  REQUIRE(split.ok());
+  CHECK(split->follows_latest());
+  CHECK(split->resolve_tag("old") == uint32_t{1});
+  CHECK(split->named_revisions() == std::vector<uint32_t>{1});
 }
 
 TEST_CASE("a negative or too large percent is refused", "[unit]") {
