@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
       add_version_command(app, globals), add_admin_command(app, globals), add_token_command(app, globals),
       add_secret_command(app, globals), add_audit_command(app, globals), add_event_command(app, globals),
       add_broker_command(app, globals), add_trigger_command(app, globals), add_invocation_command(app, globals),
+      add_service_command(app, globals), add_policy_command(app, globals), add_authz_command(app, globals),
   };
 
   try {
