@@ -105,8 +105,8 @@ asio::awaitable<bool> MeshApi::services(Request& request, std::string_view rest,
   }
   if (request.method() == http::verb::put) {
     auto parsed = parse_json(request.body());
-    Result<mesh::ServiceSpec> spec = parsed ? mesh::parse_service_spec(*parsed, name)
-                                            : Result<mesh::ServiceSpec>(parsed.error());
+    Result<mesh::ServiceSpec> spec =
+        parsed ? mesh::parse_service_spec(*parsed, name) : Result<mesh::ServiceSpec>(parsed.error());
     Result<bool> created = spec ? registry_.put_service(std::move(*spec)) : Result<bool>(spec.error());
     audit_.record(caller.principal, "service.put", name, created ? Status{} : Status(created.error()));
     if (!created) co_return co_await write_error(client, created.error(), version, keep_alive);

@@ -524,8 +524,8 @@ class EndpointCore {
     switch (route.kind) {
       case RouteKind::function:
         if (registry_ != nullptr) {
-          if (Status allowed = registry_->authorize(caller, route.name, request.method_string(),
-                                                    path_for_rules(route.target));
+          if (Status allowed =
+                  registry_->authorize(caller, route.name, request.method_string(), path_for_rules(route.target));
               !allowed) {
             counters_->count(caller, route.name, 403);
             co_return co_await write_answer(stream, error_answer(allowed.error()), version, keep_alive);
@@ -629,11 +629,12 @@ class EndpointCore {
     if (outcome.error) co_return co_await write_answer(stream, error_answer(*outcome.error), version, keep_alive);
     if (!outcome.answered) co_return false;  // the caller hung up while it waited
     // Cut short (the function or the caller failed mid-answer): close, so the caller sees it.
-    co_return outcome.complete && sink.keep_alive();
+    co_return outcome.complete&& sink.keep_alive();
   }
 
   asio::awaitable<Answer> call_service(const std::string& caller, const MeshRoute& route, Request& request) {
-    if (Status allowed = registry_->authorize(caller, route.name, request.method_string(), path_for_rules(route.target));
+    if (Status allowed =
+            registry_->authorize(caller, route.name, request.method_string(), path_for_rules(route.target));
         !allowed) {
       co_return error_answer(allowed.error());
     }

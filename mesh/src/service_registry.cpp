@@ -145,7 +145,9 @@ constexpr size_t kMinSamplesToAdapt = 20;
 // Health checks present this identity to services that ask for a client certificate.
 constexpr std::string_view kHealthCheckPath = "/node/health-check";
 
-Error not_found(std::string_view code, std::string message) { return make_error(std::string(code), std::move(message), 404); }
+Error not_found(std::string_view code, std::string message) {
+  return make_error(std::string(code), std::move(message), 404);
+}
 
 }  // namespace
 
@@ -273,8 +275,8 @@ json::array ServiceRegistry::services_json() const {
     }
     item["endpoints"] = state->spec.urls.size();
     item["available"] = healthy;
-    item["https"] = std::any_of(state->spec.urls.begin(), state->spec.urls.end(),
-                                [](const ServiceUrl& url) { return url.tls; });
+    item["https"] =
+        std::any_of(state->spec.urls.begin(), state->spec.urls.end(), [](const ServiceUrl& url) { return url.tls; });
     out.push_back(std::move(item));
   }
   return out;
@@ -299,7 +301,8 @@ Result<json::object> ServiceRegistry::service_json(const std::string& name) cons
                           {"consecutiveErrors", state.outliers.consecutive_errors(i)},
                           {"inFlight", state.balancer.in_flight(i)}};
     if (auto until = state.outliers.ejected_until(i)) {
-      endpoint["ejectedUntil"] = format_rfc3339(now_wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(*until - now));
+      endpoint["ejectedUntil"] =
+          format_rfc3339(now_wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(*until - now));
     }
     if (health.last_check) endpoint["lastCheck"] = format_rfc3339(*health.last_check);
     if (!health.last_failure.empty()) endpoint["lastFailure"] = health.last_failure;
@@ -513,8 +516,9 @@ asio::awaitable<void> ServiceRegistry::check_health(std::shared_ptr<ServiceState
       }
       bool passed = false;
       if (failure.empty()) {
-        auto result = co_await internal::exchange(services_.executor, url, request, tls ? &*tls : nullptr,
-                                                  std::chrono::steady_clock::now() + state->spec.health.timeout, 64 * 1024);
+        auto result =
+            co_await internal::exchange(services_.executor, url, request, tls ? &*tls : nullptr,
+                                        std::chrono::steady_clock::now() + state->spec.health.timeout, 64 * 1024);
         if (state->removed) co_return;
         if (auto* response = std::get_if<internal::UpstreamResponse>(&result)) {
           passed = response->status < 400;
@@ -570,14 +574,13 @@ asio::awaitable<ServiceAnswer> ServiceRegistry::call_service(const std::string& 
     auto pick = state->balancer.pick([&](size_t i) { return usable(i) && (!last_endpoint || i != *last_endpoint); });
     if (!pick) pick = state->balancer.pick(usable);
     if (!pick) {
-      answer.error = make_error(std::string(kNoHealthyEndpoint),
-                                fmt::format("service '{}' has no healthy endpoint among its {} ({}); fnctl service "
-                                            "describe {} shows their state",
-                                            name, state->spec.urls.size(),
-                                            last_failure.empty() ? std::string("health checks fail or all are ejected")
-                                                                 : last_failure,
-                                            name),
-                                503);
+      answer.error = make_error(
+          std::string(kNoHealthyEndpoint),
+          fmt::format("service '{}' has no healthy endpoint among its {} ({}); fnctl service "
+                      "describe {} shows their state",
+                      name, state->spec.urls.size(),
+                      last_failure.empty() ? std::string("health checks fail or all are ejected") : last_failure, name),
+          503);
       answer.error->retry_after_seconds = 1;
       co_return answer;
     }
@@ -600,9 +603,9 @@ asio::awaitable<ServiceAnswer> ServiceRegistry::call_service(const std::string& 
     }
     const uint64_t ejections_before = state->outliers.ejections_total();
     state->balancer.start(endpoint);
-    auto result = co_await internal::exchange(services_.executor, url, request, tls ? &*tls : nullptr,
-                                              std::chrono::steady_clock::now() + policy.timeout.value,
-                                              options_.max_answer_bytes);
+    auto result =
+        co_await internal::exchange(services_.executor, url, request, tls ? &*tls : nullptr,
+                                    std::chrono::steady_clock::now() + policy.timeout.value, options_.max_answer_bytes);
     state->balancer.finish(endpoint);
     std::optional<int> status;
     if (auto* response = std::get_if<internal::UpstreamResponse>(&result)) {

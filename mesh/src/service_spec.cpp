@@ -150,7 +150,8 @@ Result<ServiceSpec> parse_service_spec(const json::value& body, std::string_view
   if (!urls) return urls.error();
   if (urls->empty()) return invalid(fmt::format("service '{}' has no URLs; give one or more in \"urls\"", name));
   if (urls->size() > kMaxServiceUrls) {
-    return invalid(fmt::format("service '{}' has {} URLs; at most {} are allowed", name, urls->size(), kMaxServiceUrls));
+    return invalid(
+        fmt::format("service '{}' has {} URLs; at most {} are allowed", name, urls->size(), kMaxServiceUrls));
   }
   for (const auto& text : *urls) {
     auto url = parse_service_url(text);
@@ -236,7 +237,8 @@ json::object service_spec_to_json(const ServiceSpec& spec) {
 
 Result<CallPolicyOverrides> parse_call_policy(const json::value& body) {
   const json::object* object = body.if_object();
-  if (object == nullptr) return invalid_policy("a call policy is a JSON object: {\"timeout\": \"800ms\", \"retries\": 2}");
+  if (object == nullptr)
+    return invalid_policy("a call policy is a JSON object: {\"timeout\": \"800ms\", \"retries\": 2}");
   CallPolicyOverrides out;
   auto timeout = duration_field(*object, "timeout", invalid_policy);
   if (!timeout) return timeout.error();
@@ -293,7 +295,8 @@ json::object effective_policy_to_json(const CallPolicy& p) {
 Result<AuthorizationRule> parse_authz_rule(const json::value& body, std::string_view name) {
   const json::object* object = body.if_object();
   if (object == nullptr) {
-    return invalid_rule("a rule is a JSON object: {\"effect\": \"allow\", \"from\": [\"checkout\"], \"to\": \"pricing\"}");
+    return invalid_rule(
+        "a rule is a JSON object: {\"effect\": \"allow\", \"from\": [\"checkout\"], \"to\": \"pricing\"}");
   }
   AuthorizationRule rule;
   auto resolved = resolve_name(*object, name, invalid_rule);
@@ -320,18 +323,15 @@ Result<AuthorizationRule> parse_authz_rule(const json::value& body, std::string_
   auto paths = string_list(*object, "paths", invalid_rule);
   if (!paths) return paths.error();
   rule.path_prefixes = std::move(*paths);
-  if (rule.to.empty()) return invalid_rule(fmt::format("rule '{}' has no \"to\": name a function, a service or *", name));
+  if (rule.to.empty())
+    return invalid_rule(fmt::format("rule '{}' has no \"to\": name a function, a service or *", name));
   if (Status valid = validate(rule, 1); !valid) return valid.error();
   return rule;
 }
 
 json::object authz_rule_to_json(const AuthorizationRule& rule) {
-  return {{"name", rule.name},
-          {"effect", to_string(rule.effect)},
-          {"from", to_array(rule.from)},
-          {"to", rule.to},
-          {"methods", to_array(rule.methods)},
-          {"paths", to_array(rule.path_prefixes)}};
+  return {{"name", rule.name}, {"effect", to_string(rule.effect)},  {"from", to_array(rule.from)},
+          {"to", rule.to},     {"methods", to_array(rule.methods)}, {"paths", to_array(rule.path_prefixes)}};
 }
 
 }  // namespace fnd::mesh

@@ -148,8 +148,8 @@ asio::awaitable<UpstreamResult> exchange(asio::any_io_executor executor, const S
     endpoints.emplace_back(address, url.port);
   } else {
     tcp::resolver resolver(executor);
-    auto [rec, results] = co_await resolver.async_resolve(url.host, std::to_string(url.port),
-                                                          asio::as_tuple(asio::use_awaitable));
+    auto [rec, results] =
+        co_await resolver.async_resolve(url.host, std::to_string(url.port), asio::as_tuple(asio::use_awaitable));
     if (rec) co_return failure(UpstreamFailure::connect, fmt::format("cannot resolve {}: {}", url.host, rec.message()));
     for (const auto& entry : results) endpoints.push_back(entry.endpoint());
   }
@@ -188,13 +188,13 @@ asio::awaitable<UpstreamResult> exchange(asio::any_io_executor executor, const S
   if (hec) {
     const long verify = SSL_get_verify_result(handle);
     std::string why = verify != X509_V_OK ? X509_verify_cert_error_string(verify) : hec.message();
-    co_return failure(UpstreamFailure::connect,
-                      fmt::format("TLS with {} failed: {}", url.text, socket.expired() ? std::string("timed out") : why));
+    co_return failure(UpstreamFailure::connect, fmt::format("TLS with {} failed: {}", url.text,
+                                                            socket.expired() ? std::string("timed out") : why));
   }
   if (!tls->spiffe_id.empty() && !presents_spiffe_id(handle, tls->spiffe_id)) {
-    co_return failure(UpstreamFailure::connect,
-                      fmt::format("{} did not present the SPIFFE ID {} the service was registered with", url.text,
-                                  tls->spiffe_id));
+    co_return failure(
+        UpstreamFailure::connect,
+        fmt::format("{} did not present the SPIFFE ID {} the service was registered with", url.text, tls->spiffe_id));
   }
   auto result = co_await talk(stream, socket, url, request, body_limit);
   // A close_notify is a courtesy here: the answer is complete, so the connection just goes.

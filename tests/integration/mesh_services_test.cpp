@@ -12,6 +12,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,9 +74,7 @@ struct MeshAnswer {
   long status = 0;
   std::string body;
   std::string error_code() const { return json::value_to<std::string>(json::parse(body).at("error").at("code")); }
-  std::string error_message() const {
-    return json::value_to<std::string>(json::parse(body).at("error").at("message"));
-  }
+  std::string error_message() const { return json::value_to<std::string>(json::parse(body).at("error").at("message")); }
 };
 
 MeshAnswer through_mesh(const Daemon& fnd, const std::string& client, const json::object& order) {
@@ -167,6 +167,11 @@ class TlsService {
 
  private:
   void serve(int listener, bool fails, size_t index) {
+    // A write to a connection fnd closed must fail here, not kill the test with SIGPIPE.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     while (!stopping_) {
       pollfd ready{listener, POLLIN, 0};
       if (::poll(&ready, 1, 50) <= 0) continue;
@@ -226,8 +231,9 @@ class TlsService {
       std::lock_guard lock(mutex_);
       seen_[index].push_back(seen);
     }
-    std::string out = "HTTP/1.1 " + status + "\r\nContent-Type: text/plain\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    std::string out = "HTTP/1.1 " + status +
+                      "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\nConnection: close\r\n\r\n" + body;
     SSL_write(ssl, out.data(), static_cast<int>(out.size()));
   }
 
@@ -250,9 +256,10 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("a registered TLS service is called with the caller's SPIFFE certificate, retried past its failing endpoint "
-          "and that endpoint ejected",
-          "[integration][mesh]") {
+TEST_CASE(
+    "a registered TLS service is called with the caller's SPIFFE certificate, retried past its failing endpoint "
+    "and that endpoint ejected",
+    "[integration][mesh]") {
   Daemon fnd;
   // The node CA exists from the first start, its key for root only.
   const std::string ca_key = fnd.state_dir() + "/mesh/ca.key";
@@ -365,7 +372,8 @@ TEST_CASE("call policies: a function's 503 is retried within its budget, and des
   fnd.deploy("flaky", {{"main.py", kFlaky}}, kPythonSpec);
   fnd.deploy("checkout", {{"main.py", kMeshClient}}, kPythonSpec);
 
-  CommandResult set = fnd.run_fnctl({"policy", "set", "flaky", "--timeout", "800ms", "--retries", "2", "--eject", "5xx:5"});
+  CommandResult set =
+      fnd.run_fnctl({"policy", "set", "flaky", "--timeout", "800ms", "--retries", "2", "--eject", "5xx:5"});
   INFO("policy set: " << set.out << set.err);
   REQUIRE(set.exit_code == 0);
   CHECK(contains(set.out, "timeout"));
@@ -417,8 +425,8 @@ TEST_CASE("with authorization on, calls no rule allows are denied with a 403 nam
   CHECK(contains(none.error_message(), "checkout"));
   CHECK(contains(none.error_message(), "pricing"));
 
-  CommandResult allowed =
-      fnd.run_fnctl({"authz", "allow", "--from", "checkout", "--to", "pricing", "--methods", "GET", "--path", "/quote"});
+  CommandResult allowed = fnd.run_fnctl(
+      {"authz", "allow", "--from", "checkout", "--to", "pricing", "--methods", "GET", "--path", "/quote"});
   INFO("authz allow: " << allowed.out << allowed.err);
   REQUIRE(allowed.exit_code == 0);
   MeshAnswer quote = through_mesh(fnd, "checkout", {{"path", "/fn/pricing/quote?sku=7"}});
@@ -434,8 +442,8 @@ TEST_CASE("with authorization on, calls no rule allows are denied with a 403 nam
   CHECK(intruder.status == 403);
   CHECK(contains(intruder.error_message(), "intruder"));
 
-  REQUIRE(fnd.run_fnctl({"authz", "deny", "--name", "no-secrets", "--from", "*", "--to", "pricing", "--path",
-                         "/quote/secret"})
+  REQUIRE(fnd.run_fnctl(
+                 {"authz", "deny", "--name", "no-secrets", "--from", "*", "--to", "pricing", "--path", "/quote/secret"})
               .exit_code == 0);
   MeshAnswer secret = through_mesh(fnd, "checkout", {{"path", "/fn/pricing/quote/secret"}});
   CHECK(secret.status == 403);

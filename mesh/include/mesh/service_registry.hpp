@@ -53,13 +53,13 @@ struct ServiceState;
 class MeshCounters;
 }  // namespace internal
 
-inline constexpr std::string_view kNoHealthyEndpoint = "no_healthy_endpoint";  // 503
-inline constexpr std::string_view kServiceUnreachable = "service_unreachable";  // 502: no connection
-inline constexpr std::string_view kServiceTimeout = "service_timeout";          // 504
-inline constexpr std::string_view kServiceBadAnswer = "service_bad_answer";     // 502
-inline constexpr std::string_view kCallDenied = "call_denied";                  // 403 (authorization)
+inline constexpr std::string_view kNoHealthyEndpoint = "no_healthy_endpoint";     // 503
+inline constexpr std::string_view kServiceUnreachable = "service_unreachable";    // 502: no connection
+inline constexpr std::string_view kServiceTimeout = "service_timeout";            // 504
+inline constexpr std::string_view kServiceBadAnswer = "service_bad_answer";       // 502
+inline constexpr std::string_view kCallDenied = "call_denied";                    // 403 (authorization)
 inline constexpr std::string_view kCallPolicyNotFound = "call_policy_not_found";  // 404
-inline constexpr std::string_view kRuleNotFound = "rule_not_found";              // 404
+inline constexpr std::string_view kRuleNotFound = "rule_not_found";               // 404
 
 // A request to a service, as the endpoint read it (views valid during call_service()).
 struct ServiceCall {

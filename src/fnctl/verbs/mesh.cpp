@@ -92,8 +92,8 @@ int run_service_list(const GlobalOptions& globals) {
             const auto& h = health->get_object();
             if (h.contains("path")) check = fmt::format("{} every {}", json_text(h, "path"), json_text(h, "interval"));
           }
-          table.add_row({json_text(*service, "name"), json_text(*service, "endpoints"), json_text(*service, "available"),
-                         check, joined(*service, "urls")});
+          table.add_row({json_text(*service, "name"), json_text(*service, "endpoints"),
+                         json_text(*service, "available"), check, joined(*service, "urls")});
         }
         return table;
       },
@@ -179,8 +179,8 @@ Result<json::object> policy_body(const PolicySet& options) {
               text.find_first_not_of("0123456789", kPrefix.size()) == std::string::npos;
     if (ok) count = static_cast<uint32_t>(std::stoul(text.substr(kPrefix.size())));
     if (!ok || count == 0) {
-      return make_error("usage", fmt::format("--eject '{}' is not 5xx:N (N consecutive 5xx answers eject an endpoint)",
-                                             text));
+      return make_error("usage",
+                        fmt::format("--eject '{}' is not 5xx:N (N consecutive 5xx answers eject an endpoint)", text));
     }
     eject["consecutive5xx"] = count;
   }
@@ -220,7 +220,7 @@ std::string rule_name(std::string_view effect, const RuleOptions& options) {
                                 fmt::join(options.methods, ","), fmt::join(options.paths, ","));
   std::string name = fmt::format("{}-{}-{}", effect, from, to).substr(0, 56);
   while (name.ends_with('-')) name.pop_back();
-  return fmt::format("{}-{:06x}", name, std::hash<std::string>{}(all) & 0xffffff);
+  return fmt::format("{}-{:06x}", name, std::hash<std::string>{}(all)&0xffffff);
 }
 
 int run_rule_put(std::string_view effect, RuleOptions options, const GlobalOptions& globals) {
@@ -230,8 +230,11 @@ int run_rule_put(std::string_view effect, RuleOptions options, const GlobalOptio
   for (const auto& f : options.from) from.emplace_back(f);
   for (const auto& m : options.methods) methods.emplace_back(m);
   for (const auto& p : options.paths) paths.emplace_back(p);
-  json::object body{{"effect", effect},           {"from", std::move(from)},   {"to", options.to},
-                    {"methods", std::move(methods)}, {"paths", std::move(paths)}};
+  json::object body{{"effect", effect},
+                    {"from", std::move(from)},
+                    {"to", options.to},
+                    {"methods", std::move(methods)},
+                    {"paths", std::move(paths)}};
   auto answer = ApiClient(globals.endpoint()).put_json("/api/v1/authz/rules/" + url_encode(name), body);
   std::string note;
   if (answer) {
@@ -240,10 +243,10 @@ int run_rule_put(std::string_view effect, RuleOptions options, const GlobalOptio
       note = " (authorization is off: set mesh.authorization: on in fnd.yaml for rules to apply)";
     }
   }
-  return print_done(answer, globals, fmt::format("rule '{}': {} {} -> {}{}{}", name, effect,
-                                                 fmt::join(options.from, ","), options.to,
-                                                 options.methods.empty() ? "" : " " + fmt::format("{}", fmt::join(options.methods, ",")),
-                                                 note));
+  return print_done(
+      answer, globals,
+      fmt::format("rule '{}': {} {} -> {}{}{}", name, effect, fmt::join(options.from, ","), options.to,
+                  options.methods.empty() ? "" : " " + fmt::format("{}", fmt::join(options.methods, ",")), note));
 }
 
 int run_rule_list(const GlobalOptions& globals) {
@@ -291,14 +294,16 @@ void print_call_policy(const json::object& policy) {
   for (const auto& [key, item] : effective->get_object()) {
     const auto* field = item.if_object();
     if (field == nullptr) continue;
-    table.add_row({"  " + std::string(key), text_of(field->if_contains("value")), text_of(field->if_contains("source"))});
+    table.add_row(
+        {"  " + std::string(key), text_of(field->if_contains("value")), text_of(field->if_contains("source"))});
   }
   fmt::print("{}", table.render());
 }
 
 Command add_service_command(CLI::App& root, const GlobalOptions& globals) {
-  CLI::App* app = root.add_subcommand("service", "External services functions call through the mesh: register, "
-                                                 "list, describe, delete");
+  CLI::App* app = root.add_subcommand("service",
+                                      "External services functions call through the mesh: register, "
+                                      "list, describe, delete");
   app->require_subcommand(1);
   auto reg = std::make_shared<ServiceRegister>();
   auto name = std::make_shared<std::string>();
@@ -372,7 +377,8 @@ Command add_authz_command(CLI::App& root, const GlobalOptions& globals) {
   auto allow = std::make_shared<RuleOptions>();
   auto deny = std::make_shared<RuleOptions>();
   auto name = std::make_shared<std::string>();
-  CLI::App* allow_app = app->add_subcommand("allow", "Allow calls (when mesh.authorization is on, only allowed calls go)");
+  CLI::App* allow_app =
+      app->add_subcommand("allow", "Allow calls (when mesh.authorization is on, only allowed calls go)");
   add_rule_options(allow_app, *allow);
   CLI::App* deny_app = app->add_subcommand("deny", "Deny calls (deny rules win over allow rules)");
   add_rule_options(deny_app, *deny);

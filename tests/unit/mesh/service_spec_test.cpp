@@ -71,14 +71,14 @@ TEST_CASE("a service spec takes its name from the path and checks every field", 
   CHECK(defaults->health.path.empty());
   CHECK(defaults->health.interval == 10s);
 
-  for (const char* bad : {R"({"urls":[]})", R"({"name":"other","urls":["http://a"]})", R"({"urls":["http://a","http://a"]})",
-                          R"({"urls":["http://a"],"health":{"path":"healthz"}})",
-                          R"({"urls":["http://a"],"health":{"path":"/h","interval":"10ms"}})",
-                          R"({"urls":["http://a"],"health":{"path":"/h","interval":"1s","timeout":"2s"}})",
-                          R"({"urls":["http://a"],"health":{"path":"/h","unhealthyThreshold":0}})",
-                          R"({"urls":["http://a"],"tls":{"ca":"not pem"}})",
-                          R"({"urls":["http://a"],"tls":{"spiffeId":"https://x"}})",
-                          R"({"urls":["http://a"],"tls":{"spiffeId":"spiffe://x/y","serverName":"x"}})", R"([1])"}) {
+  for (const char* bad :
+       {R"({"urls":[]})", R"({"name":"other","urls":["http://a"]})", R"({"urls":["http://a","http://a"]})",
+        R"({"urls":["http://a"],"health":{"path":"healthz"}})",
+        R"({"urls":["http://a"],"health":{"path":"/h","interval":"10ms"}})",
+        R"({"urls":["http://a"],"health":{"path":"/h","interval":"1s","timeout":"2s"}})",
+        R"({"urls":["http://a"],"health":{"path":"/h","unhealthyThreshold":0}})",
+        R"({"urls":["http://a"],"tls":{"ca":"not pem"}})", R"({"urls":["http://a"],"tls":{"spiffeId":"https://x"}})",
+        R"({"urls":["http://a"],"tls":{"spiffeId":"spiffe://x/y","serverName":"x"}})", R"([1])"}) {
     INFO(bad);
     auto parsed = parse_service_spec(json::parse(bad), "a");
     REQUIRE_FALSE(parsed);
@@ -129,9 +129,9 @@ TEST_CASE("an authorization rule body: allow by default, deny when said, validat
   REQUIRE(deny);
   CHECK(deny->effect == RuleEffect::deny);
 
-  for (const char* bad : {R"({"from":["checkout"]})", R"({"effect":"maybe","from":["a"],"to":"b"})",
-                          R"({"from":[],"to":"b"})", R"({"from":["a"],"to":"b","methods":["get"]})",
-                          R"({"from":["a"],"to":"b","paths":["quote"]})"}) {
+  for (const char* bad :
+       {R"({"from":["checkout"]})", R"({"effect":"maybe","from":["a"],"to":"b"})", R"({"from":[],"to":"b"})",
+        R"({"from":["a"],"to":"b","methods":["get"]})", R"({"from":["a"],"to":"b","paths":["quote"]})"}) {
     INFO(bad);
     auto parsed = parse_authz_rule(json::parse(bad), "r");
     REQUIRE_FALSE(parsed);
