@@ -247,6 +247,19 @@ class TlsService {
   std::atomic<size_t> refused_{0};
 };
 
+// A TCP port nothing listens on (bound, then let go).
+uint16_t unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
@@ -335,8 +348,10 @@ TEST_CASE(
   CHECK(users.handshakes_refused() == 0);
 }
 
-TEST_CASE("a service registered with the wrong SPIFFE ID or CA is refused, and bad registrations are 422",
-          "[integration][mesh]") {
+TEST_CASE(
+    "a service registered with the wrong SPIFFE ID or CA is refused, an endpoint failing its health checks "
+    "gets no calls, and bad registrations are 422",
+    "[integration][mesh]") {
   Daemon fnd;
   const std::string node_ca = fnd.http("GET", "/api/v1/mesh/ca").body;
   TestCa service_ca("orders-ca");
@@ -359,6 +374,21 @@ TEST_CASE("a service registered with the wrong SPIFFE ID or CA is refused, and b
   CHECK(impostor.status == 502);
   CHECK(contains(impostor.error_message(), "spiffe://x/orders"));
   CHECK(orders.seen(0).empty());
+
+  // An endpoint that fails its active health checks gets no calls once it is unhealthy.
+  const std::string dead = "https://127.0.0.1:" + std::to_string(unused_port());
+  json::object mixed{{"urls", json::array{json::value(orders.url(0)), json::value(dead)}},
+                     {"health", json::object{{"path", "/healthz"}, {"interval", "200ms"}, {"timeout", "100ms"}}},
+                     {"tls", json::object{{"ca", service_ca.certificate_pem()}}}};
+  REQUIRE(fnd.http("PUT", "/api/v1/services/mixed", json::serialize(mixed)).status == 201);
+  const std::string dead_gauge = R"(fnd_mesh_service_endpoint_healthy{service="mixed",url=")" + dead + "\"}";
+  CHECK(wait_until([&] { return metric(fnd, dead_gauge) == 0; }, 10s, 100ms));
+  for (int i = 0; i < 5; ++i) CHECK(through_mesh(fnd, "checkout", {{"path", "/svc/mixed/x"}}).status == 200);
+  CHECK(metric(fnd, R"(fnd_mesh_retries_total{target="mixed"})") == -1);  // never needed one
+  CHECK(orders.seen(0).size() == 5);
+  json::object described = fnd.http("GET", "/api/v1/services/mixed").json().as_object();
+  CHECK(described.at("endpoints").at(1).at("healthy") == false);
+  CHECK(contains(json::value_to<std::string>(described.at("endpoints").at(1).at("lastFailure")), "cannot connect"));
 
   HttpAnswer bad = fnd.http("PUT", "/api/v1/services/orders", R"({"urls":["ftp://x"]})");
   CHECK(bad.status == 422);
