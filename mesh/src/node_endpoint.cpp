@@ -593,6 +593,7 @@ class EndpointCore {
     if (registry_ != nullptr) {
       policy = registry_->effective_policy(route.name);
       registry_->record_function_request(route.name);
+      call.timeout = policy->timeout.value;
     }
     scheduler::InvocationOutcome outcome;
     for (uint32_t attempt = 0;; ++attempt) {

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -63,8 +64,12 @@ constexpr const char* kPricing =
 
 // Answers 503 to every other call of its instance: the first of each pair fails.
 constexpr const char* kFlaky =
+    "import time\n"
     "CALLS = [0]\n"
     "def handle(req):\n"
+    "    if req.path == '/slow':\n"
+    "        time.sleep(3)\n"
+    "        return 'late'\n"
     "    CALLS[0] += 1\n"
     "    if CALLS[0] % 2 == 1:\n"
     "        return (503, 'busy, try again')\n"
@@ -428,9 +433,18 @@ TEST_CASE("call policies: a function's 503 is retried within its budget, and des
   CHECK(posted.status == 503);
   CHECK(posted.body == "busy, try again");
 
+  // The policy's timeout bounds calls through the mesh (the function's own is 30 s).
+  REQUIRE(fnd.run_fnctl({"policy", "set", "flaky", "--timeout", "500ms", "--retries", "0"}).exit_code == 0);
+  const auto started = std::chrono::steady_clock::now();
+  MeshAnswer slow = through_mesh(fnd, "checkout", {{"path", "/fn/flaky/slow"}});
+  CHECK(std::chrono::steady_clock::now() - started < 2500ms);
+  CHECK(slow.status == 504);
+  CHECK(slow.error_code() == "function_timeout");
+  CHECK(contains(slow.error_message(), "within 500ms (the timeout of calls to it through the mesh)"));
+
   CommandResult described = fnd.run_fnctl({"describe", "flaky"});
   CHECK(contains(described.out, "Mesh call policy"));
-  CHECK(contains(described.out, "800ms"));
+  CHECK(contains(described.out, "500ms"));
   REQUIRE(fnd.run_fnctl({"policy", "reset", "flaky"}).exit_code == 0);
   json::object reset = json::parse(fnd.run_fnctl({"-o", "json", "policy", "get", "flaky"}).out).as_object();
   CHECK(reset.at("effective").at("timeout").at("source") != "set");

@@ -58,6 +58,10 @@ struct InvocationRequest {
   // completes when the caller has gone away, and the wait is then abandoned (nothing is started,
   // queued or evicted for nobody).
   std::function<boost::asio::awaitable<void>()> watch_caller;
+  // When set and shorter than the function's own timeout: how long the instance may take over the
+  // answer (the mesh's call policy); past it, 504 function_timeout and the instance is recycled,
+  // as for the function's timeout.
+  std::optional<std::chrono::milliseconds> timeout = std::nullopt;
 };
 
 // The head of a function's answer. Views into the Invoker's buffers: valid during begin() only.
