@@ -41,15 +41,16 @@ namespace json = boost::json;
 
 constexpr const char* kPythonSpec = R"({"runtime":"python3","handler":"main.handle"})";
 
-// Makes the request its body describes ({"method", "path" (after FN_MESH_URL), "data",
-// "headers"}) and answers {"status", "body"}.
+// Makes the request its body describes ({"method", "path" (after FN_MESH_URL) or "url" (through
+// HTTP_PROXY), "data", "headers"}) and answers {"status", "body"}.
 constexpr const char* kMeshClient =
     "import json, os, urllib.error, urllib.request\n"
     "MESH = os.environ['FN_MESH_URL']\n"
     "def handle(req):\n"
     "    order = json.loads(req.body)\n"
     "    data = order['data'].encode() if 'data' in order else None\n"
-    "    request = urllib.request.Request(MESH + order['path'], data=data, method=order.get('method', 'GET'),\n"
+    "    url = order.get('url') or MESH + order['path']\n"
+    "    request = urllib.request.Request(url, data=data, method=order.get('method', 'GET'),\n"
     "                                     headers=order.get('headers', {}))\n"
     "    try:\n"
     "        with urllib.request.urlopen(request, timeout=30) as answer:\n"
@@ -342,6 +343,11 @@ TEST_CASE(
   CHECK(contains(described.out, "client certificate: spiffe://fnd.local/fn/CALLER"));
   CHECK(contains(described.out, "true until"));
   CHECK(contains(described.out, "timeout"));
+
+  // Proxy mode: a name no function has is the service's.
+  MeshAnswer proxied = through_mesh(fnd, "checkout", {{"url", "http://users/v1/users/3"}});
+  CHECK(proxied.status == 200);
+  CHECK(proxied.body == "user 3 for spiffe://fnd.local/fn/checkout");
 
   // Registered services survive a restart; deleted ones are gone for callers.
   fnd.restart();
