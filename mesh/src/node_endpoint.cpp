@@ -597,7 +597,8 @@ class EndpointCore {
     }
     scheduler::InvocationOutcome outcome;
     for (uint32_t attempt = 0;; ++attempt) {
-      const bool may_hold = policy && policy->retries.value > attempt;
+      // Only an answer that could be retried is worth holding back.
+      const bool may_hold = policy && may_retry(*policy, request.method_string(), 503, attempt);
       RetryingSink holder(sink, may_hold);
       const auto started = std::chrono::steady_clock::now();
       outcome = co_await invoker_.invoke(route.name, call, holder);

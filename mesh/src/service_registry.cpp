@@ -125,8 +125,8 @@ struct ServiceState {
   OutlierDetector outliers;
   std::mt19937_64 random;
   LeastRequestBalancer balancer;
-  asio::steady_timer timer;  // between health check rounds
-  std::map<std::string, CallerTls> tls_by_caller;
+  asio::steady_timer timer;                        // between health check rounds
+  std::map<std::string, CallerTls> tls_by_caller;  // by the caller's SPIFFE ID
   bool removed = false;
   bool checking = false;
   uint64_t calls = 0;
@@ -222,8 +222,9 @@ void ServiceRegistry::function_deployed(const std::string& name) { functions_.in
 
 void ServiceRegistry::function_deleted(const std::string& name) {
   functions_.erase(name);
-  for (auto& [service, state] : services_by_name_) state->tls_by_caller.erase(name);
-  if (identities_) identities_->forget(spiffe_id_for_function(options_.trust_domain, name));
+  const std::string spiffe_id = spiffe_id_for_function(options_.trust_domain, name);
+  for (auto& [service, state] : services_by_name_) state->tls_by_caller.erase(spiffe_id);
+  if (identities_) identities_->forget(spiffe_id);
 }
 
 std::shared_ptr<ServiceState> ServiceRegistry::make_state(ServiceSpec spec) {
