@@ -107,8 +107,18 @@ asio::awaitable<AttemptResult> exchange(Stream& stream, http::request<http::stri
 
 }  // namespace
 
-DestinationSubscriber::DestinationSubscriber(scheduler::Invoker& invoker, asio::any_io_executor executor)
-    : invoker_(invoker), executor_(std::move(executor)), tls_(std::make_unique<Tls>()) {}
+DestinationSubscriber::DestinationSubscriber(scheduler::Invoker& invoker, asio::any_io_executor executor,
+                                             KafkaSink* kafka)
+    : invoker_(invoker), executor_(std::move(executor)), tls_(std::make_unique<Tls>()), kafka_(kafka) {}
+
+Status DestinationSubscriber::can_deliver_to(const Destination& destination) const {
+  if (destination.kind != DestinationKind::kafka || kafka_ != nullptr) return {};
+  return make_error(std::string(kNoKafkaSink),
+                    fmt::format("kafka:{} needs a Kafka cluster: set eventing.kafka.bootstrap_servers in fnd's "
+                                "config (or FND_KAFKA_BOOTSTRAP_SERVERS) and restart fnd",
+                                destination.target),
+                    422);
+}
 
 DestinationSubscriber::~DestinationSubscriber() = default;
 
@@ -120,6 +130,7 @@ asio::awaitable<AttemptResult> DestinationSubscriber::deliver(const Destination&
     case DestinationKind::url:
       return to_url(destination.target, event, timeout);
     case DestinationKind::kafka:
+      if (kafka_ != nullptr) return kafka_->deliver(destination.target, event, timeout);
       break;
   }
   return [](std::string topic) -> asio::awaitable<AttemptResult> {

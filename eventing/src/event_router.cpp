@@ -291,13 +291,9 @@ asio::awaitable<Result<bool>> EventRouter::put_trigger(TriggerSpec spec) {
   if (Status valid = validate(spec); !valid) co_return valid.error();
   if (spec.name.starts_with(kReservedPrefix)) co_return reserved("trigger", spec.name);
   if (!brokers_.contains(spec.broker)) co_return broker_not_found(spec.broker);
-  const bool to_kafka = spec.subscriber.kind == DestinationKind::kafka ||
-                        (spec.dead_letter && spec.dead_letter->kind == DestinationKind::kafka);
-  if (to_kafka) {
-    co_return make_error(std::string(kInvalidTrigger),
-                         "kafka: destinations are not available yet; deliver to a "
-                         "function or a URL",
-                         422);
+  if (Status usable = services_.subscriber.can_deliver_to(spec.subscriber); !usable) co_return usable.error();
+  if (spec.dead_letter) {
+    if (Status usable = services_.subscriber.can_deliver_to(*spec.dead_letter); !usable) co_return usable.error();
   }
   auto put = services_.resources.put(kTriggerKind, spec.name, json::serialize(trigger_to_json(spec)));
   if (!put) co_return put.error();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -108,6 +109,15 @@ KafkaRecord to_kafka(const CloudEvent& event, KafkaContentMode mode) {
   }
   record.value = event.data;
   return record;
+}
+
+bool is_valid_kafka_topic(std::string_view topic) {
+  auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  };
+  return !topic.empty() && topic.size() <= kMaxKafkaTopicLength && topic != "." && topic != ".." &&
+         std::all_of(topic.begin(), topic.end(), allowed);
 }
 
 }  // namespace fnd::eventing

@@ -1,6 +1,7 @@
 #include "eventing/trigger.hpp"
 
 #include "eventing/cron.hpp"
+#include "eventing/kafka_binding.hpp"
 
 #include <fmt/format.h>
 
@@ -47,7 +48,6 @@ namespace {
 using internal::quote_for_message;
 
 constexpr std::size_t kMaxUrlLength = 2048;
-constexpr std::size_t kMaxTopicLength = 249;  // Kafka's own limit
 
 Error trigger_error(std::string_view field, std::string_view problem) {
   return make_error(std::string(kInvalidTrigger), fmt::format("trigger field '{}': {}", field, problem), 422);
@@ -71,10 +71,6 @@ std::string_view kind_name(const json::value& v) {
       return "an object";
   }
   return "?";
-}
-
-bool is_topic_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
 // The problem with `target` for `kind`; empty when it is fine.
@@ -103,11 +99,9 @@ std::string target_problem(DestinationKind kind, std::string_view target) {
       return {};
     }
     case DestinationKind::kafka: {
-      const bool valid = !target.empty() && target.size() <= kMaxTopicLength && target != "." && target != ".." &&
-                         std::all_of(target.begin(), target.end(), is_topic_char);
-      if (valid) return {};
+      if (is_valid_kafka_topic(target)) return {};
       return fmt::format("'{}' is not a Kafka topic name: use 1 to {} letters, digits, '.', '_' and '-'",
-                         quote_for_message(target), kMaxTopicLength);
+                         quote_for_message(target), kMaxKafkaTopicLength);
     }
   }
   return "unknown destination kind";

@@ -18,6 +18,7 @@
 #include "eventing/event_router.hpp"
 #include "eventing/filter.hpp"
 #include "eventing/http_binding.hpp"
+#include "eventing/kafka_sources.hpp"
 #include "eventing/trigger.hpp"
 #include "gateway/responses.hpp"
 #include "query.hpp"
@@ -32,8 +33,32 @@ namespace {
 
 constexpr std::string_view kBrokers = "/api/v1/brokers";
 constexpr std::string_view kTriggers = "/api/v1/triggers";
+constexpr std::string_view kSources = "/api/v1/sources";
 constexpr std::string_view kEvaluate = "/api/v1/filters/evaluate";
 constexpr std::string_view kInvocations = "/api/v1/invocations";
+
+json::object source_json(const eventing::SourceStatus& source) {
+  json::object out = eventing::source_to_json(source.spec);
+  json::array partitions;
+  for (const auto& progress : source.partitions) {
+    json::object partition{{"topic", progress.partition.topic},
+                           {"partition", progress.partition.partition},
+                           {"pending", progress.pending}};
+    if (progress.durable_position) partition["durablePosition"] = *progress.durable_position;
+    if (progress.committed) partition["committed"] = *progress.committed;
+    if (progress.lag) partition["lag"] = *progress.lag;
+    partitions.push_back(std::move(partition));
+  }
+  json::object status{{"kafka", eventing::to_string(source.kafka.connection)},
+                      {"published", source.published},
+                      {"wrapped", source.wrapped},
+                      {"publishFailures", source.publish_failures},
+                      {"partitions", std::move(partitions)}};
+  if (!source.kafka.last_error.empty()) status["lastKafkaError"] = source.kafka.last_error;
+  if (!source.last_error.empty()) status["lastError"] = source.last_error;
+  out["status"] = std::move(status);
+  return out;
+}
 
 bool under(std::string_view path, std::string_view prefix) {
   return path.starts_with(prefix) &&
@@ -80,6 +105,10 @@ asio::awaitable<Result<bool>> put_valid(eventing::EventRouter& router, Result<ev
   if (!spec) co_return spec.error();
   co_return co_await router.put_broker(std::move(*spec));
 }
+asio::awaitable<Result<bool>> put_valid(eventing::KafkaSources& sources, Result<eventing::SourceSpec> spec) {
+  if (!spec) co_return spec.error();
+  co_return co_await sources.put(std::move(*spec));
+}
 asio::awaitable<Result<bool>> put_valid(eventing::EventRouter& router, Result<eventing::TriggerSpec> spec) {
   if (!spec) co_return spec.error();
   co_return co_await router.put_trigger(std::move(*spec));
@@ -107,7 +136,8 @@ asio::awaitable<bool> EventsApi::ingest(Request& request, std::string_view broke
 }
 
 bool EventsApi::serves(std::string_view path) {
-  return under(path, kBrokers) || under(path, kTriggers) || under(path, kEvaluate) || under(path, kInvocations);
+  return under(path, kBrokers) || under(path, kTriggers) || under(path, kSources) || under(path, kEvaluate) ||
+         under(path, kInvocations);
 }
 
 asio::awaitable<bool> EventsApi::handle(Request& request, std::string_view path, ClientStream& client,
@@ -126,6 +156,7 @@ asio::awaitable<bool> EventsApi::handle(Request& request, std::string_view path,
   }
   if (under(path, kBrokers)) co_return co_await brokers(request, path.substr(kBrokers.size()), client, caller);
   if (under(path, kTriggers)) co_return co_await triggers(request, path.substr(kTriggers.size()), client, caller);
+  if (under(path, kSources)) co_return co_await sources(request, path.substr(kSources.size()), client, caller);
   co_return co_await evaluate(request, client);
 }
 
@@ -222,6 +253,59 @@ asio::awaitable<bool> EventsApi::triggers(Request& request, std::string_view res
   if (request.method() == http::verb::delete_) {
     Status deleted = co_await router_.delete_trigger(name);
     audit_.record(caller.principal, "trigger.delete", name, deleted);
+    if (!deleted) co_return co_await write_error(client, deleted.error(), version, keep_alive);
+    json::object out{{"deleted", name}};
+    co_return co_await write_json(client, 200, out, version, keep_alive);
+  }
+  co_return co_await write_error(client, method_not_allowed(request, "GET, PUT or DELETE"), version, keep_alive);
+}
+
+asio::awaitable<bool> EventsApi::sources(Request& request, std::string_view rest, ClientStream& client,
+                                         const Caller& caller) {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  if (sources_ == nullptr) {
+    co_return co_await write_error(client, make_error("not_found", "Kafka sources are not available", 404), version,
+                                   keep_alive);
+  }
+  if (rest.empty() || rest == "/") {
+    if (request.method() != http::verb::get) {
+      co_return co_await write_error(client, method_not_allowed(request, "GET, or PUT /api/v1/sources/NAME"), version,
+                                     keep_alive);
+    }
+    json::array items;
+    for (const auto& source : sources_->list()) items.push_back(source_json(source));
+    json::object out{{"sources", std::move(items)}};
+    co_return co_await write_json(client, 200, out, version, keep_alive);
+  }
+  std::string name(rest.substr(1));
+  if (request.method() == http::verb::get) {
+    auto source = sources_->get(name);
+    if (!source) {
+      co_return co_await write_error(
+          client, make_error(std::string(eventing::kSourceNotFound), fmt::format("no source named '{}'", name), 404),
+          version, keep_alive);
+    }
+    co_return co_await write_json(client, 200, source_json(*source), version, keep_alive);
+  }
+  if (request.method() == http::verb::put) {
+    auto parsed = parse_json(request.body());
+    if (parsed && parsed->is_object() && !parsed->as_object().contains("name")) parsed->as_object()["name"] = name;
+    Result<eventing::SourceSpec> spec =
+        parsed ? eventing::parse_source(*parsed) : Result<eventing::SourceSpec>(parsed.error());
+    if (spec && spec->name != name) {
+      spec = make_error(std::string(eventing::kInvalidSource),
+                        fmt::format("the body names source '{}' but the path '{}'", spec->name, name), 422);
+    }
+    Result<bool> created = co_await put_valid(*sources_, std::move(spec));
+    audit_.record(caller.principal, "source.put", name, created ? Status{} : Status(created.error()));
+    if (!created) co_return co_await write_error(client, created.error(), version, keep_alive);
+    co_return co_await write_json(client, *created ? 201 : 200, source_json(*sources_->get(name)), version,
+                                  keep_alive);
+  }
+  if (request.method() == http::verb::delete_) {
+    Status deleted = co_await sources_->remove(name);
+    audit_.record(caller.principal, "source.delete", name, deleted);
     if (!deleted) co_return co_await write_error(client, deleted.error(), version, keep_alive);
     json::object out{{"deleted", name}};
     co_return co_await write_json(client, 200, out, version, keep_alive);

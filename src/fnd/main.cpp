@@ -59,6 +59,8 @@
 #include "eventing/async_invocations.hpp"
 #include "eventing/destination_subscriber.hpp"
 #include "eventing/event_router.hpp"
+#include "eventing/kafka_sink.hpp"
+#include "eventing/kafka_sources.hpp"
 #include "gateway/events_api.hpp"
 #include "store/secret_store.hpp"
 #include "store/state_store.hpp"
@@ -257,7 +259,18 @@ int main(int argc, char** argv) {
   auto event_log = fnd::store::EventLog::open(state_dir + "/events.db", log_options, clock);
   if (!event_log) fail(event_log.error().message);
   fnd::store::ResourceRepository resources(**database);
-  fnd::eventing::DestinationSubscriber subscriber(scheduling.invoker(), io.get_executor());
+  // kafka:TOPIC destinations: one idempotent producer for the configured cluster, if any.
+  std::unique_ptr<fnd::eventing::KafkaSink> kafka_sink;
+  if (!options.eventing.kafka_bootstrap_servers.empty()) {
+    fnd::eventing::KafkaSettings kafka_settings;
+    kafka_settings.bootstrap_servers = options.eventing.kafka_bootstrap_servers;
+    kafka_settings.client_id = options.eventing.kafka_client_id;
+    auto sink = fnd::eventing::KafkaSink::create(kafka_settings, io.get_executor());
+    if (!sink) fail(fmt::format("eventing.kafka: {}", sink.error().message));
+    kafka_sink = std::move(*sink);
+    metrics.add_collector([&kafka_sink](std::string& out) { kafka_sink->render_metrics(out); });
+  }
+  fnd::eventing::DestinationSubscriber subscriber(scheduling.invoker(), io.get_executor(), kafka_sink.get());
   fnd::eventing::EventRouter events({**event_log, resources, subscriber, io.get_executor(), blocking.get_executor(), clock},
                                     {options.eventing.max_backlog});
   if (auto loaded = events.load(); !loaded) spdlog::error("eventing: {}", loaded.error().message);
@@ -267,7 +280,11 @@ int main(int argc, char** argv) {
                                                      io.get_executor(), blocking.get_executor(), clock},
                                                     async_options);
   fnd::gateway::InvocationHandler invocations(scheduling.invoker(), deployments.directory(), access, &async_invocations);
-  fnd::gateway::EventsApi events_api(events, &async_invocations, audit);
+  fnd::eventing::KafkaSources kafka_sources({events, resources, io.get_executor(), blocking.get_executor()},
+                                            {options.eventing.kafka_client_id});
+  if (auto loaded = kafka_sources.load(); !loaded) spdlog::error("eventing: {}", loaded.error().message);
+  metrics.add_collector([&kafka_sources](std::string& out) { kafka_sources.render_metrics(out); });
+  fnd::gateway::EventsApi events_api(events, &async_invocations, &kafka_sources, audit);
   metrics.add_collector([&events](std::string& out) { events.render_metrics(out); });
 
   // Functions' key/value state, in its own file (its fsyncs never slow fnd.db or events.db), and
@@ -353,6 +370,7 @@ int main(int argc, char** argv) {
     events.start();
     async_invocations.start();
     registry.start();
+    kafka_sources.start();
     server.start();
     router.set_ready(true);
     std::string address = fmt::format("{}:{}", server.host(), server.port());
@@ -380,6 +398,7 @@ int main(int argc, char** argv) {
       systemd.stopping();
       logs.close();  // log followers end their streams instead of holding the drain
       co_await server.drain(std::chrono::steady_clock::now() + options.gateway.drain_timeout);
+      co_await kafka_sources.stop();  // what the brokers took is committed; the rest comes again
       co_await async_invocations.stop();
       co_await events.stop();  // deliveries under way end (or are made again after a restart)
       // Calls between functions that the drained requests and deliveries started are done by now.
@@ -399,6 +418,7 @@ int main(int argc, char** argv) {
         spdlog::warn("second signal: stopping without waiting for requests");
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
           co_await runtime.stop_all();
+          co_await kafka_sources.stop();
           co_await async_invocations.stop();
           co_await events.stop();  // quick now: the instances its deliveries talk to are gone
           io.stop();

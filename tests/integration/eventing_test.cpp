@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "integration/daemon.hpp"
+#include "integration/recording_server.hpp"
 
 namespace fnd::test {
 namespace {
@@ -64,56 +65,6 @@ HttpAnswer publish(const Daemon& fnd, const std::string& id, const std::string& 
 HttpAnswer put_trigger(const Daemon& fnd, const std::string& name, const std::string& json) {
   return fnd.http("PUT", "/api/v1/triggers/" + name, json, {{"Content-Type", "application/json"}});
 }
-
-// A plain HTTP server the test runs (python3): it appends the ce-id of every POST to `file`,
-// answers 202, and is killed when the test is done.
-class RecordingServer {
- public:
-  explicit RecordingServer(std::string file) : file_(std::move(file)) {
-    int ports[2];
-    REQUIRE(::pipe(ports) == 0);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(ports[1], 1);
-      ::close(ports[0]);
-      const std::string script =
-          "import http.server, sys\n"
-          "class H(http.server.BaseHTTPRequestHandler):\n"
-          "    def do_POST(self):\n"
-          "        self.rfile.read(int(self.headers.get('content-length', 0)))\n"
-          "        with open(sys.argv[1], 'a') as f: f.write(self.headers.get('ce-id', '?') + '\\n')\n"
-          "        self.send_response(202); self.send_header('content-length', '0'); self.end_headers()\n"
-          "    def log_message(self, *a): pass\n"
-          "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
-          "print(s.server_address[1], flush=True)\n"
-          "s.serve_forever()\n";
-      ::execlp("python3", "python3", "-c", script.c_str(), file_.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(ports[1]);
-    char buffer[16] = {};
-    ssize_t n = ::read(ports[0], buffer, sizeof buffer - 1);
-    ::close(ports[0]);
-    REQUIRE(n > 0);
-    port_ = std::stoi(std::string(buffer, static_cast<size_t>(n)));
-  }
-  ~RecordingServer() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  int port() const { return port_; }
-  std::set<std::string> ids() const {
-    std::ifstream in(file_);
-    std::set<std::string> out;
-    for (std::string line; std::getline(in, line);) out.insert(line);
-    return out;
-  }
-
- private:
-  std::string file_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 TEST_CASE("an event posted to a broker reaches the function a matching trigger names, as a binary CloudEvent",
           "[integration][eventing]") {

@@ -4,8 +4,8 @@
 //                  `timeout` bounds the attempt: the Invoker cannot abandon a call half-way);
 //   url:http(s)://host[:port]/path  with a POST over a fresh connection (https verifies the
 //                  server against the system's CAs and the host name).
-// kafka:TOPIC destinations need a Kafka sink, which this subscriber does not have yet: such an
-// attempt fails with kNoKafkaSink, and the event router refuses a trigger naming one.
+//   kafka:TOPIC    through the KafkaSink (eventing.kafka.bootstrap_servers); without one such an
+//                  attempt fails with kNoKafkaSink, and can_deliver_to() refuses the destination.
 //
 // A 2xx answer that carries a CloudEvent (ce-specversion, or a structured content type) is a
 // reply. Not thread safe: one io thread.
@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "eventing/dispatcher.hpp"
+#include "eventing/kafka_sink.hpp"
 #include "scheduler/invoker.hpp"
 
 namespace fnd::eventing {
@@ -26,11 +27,14 @@ inline constexpr std::string_view kNoKafkaSink = "no_kafka_sink";
 
 class DestinationSubscriber final : public Subscriber {
  public:
-  DestinationSubscriber(scheduler::Invoker& invoker, boost::asio::any_io_executor executor);
+  // `kafka` may be null (no cluster configured); it must outlive the subscriber.
+  DestinationSubscriber(scheduler::Invoker& invoker, boost::asio::any_io_executor executor,
+                        KafkaSink* kafka = nullptr);
   ~DestinationSubscriber() override;
 
   boost::asio::awaitable<AttemptResult> deliver(const Destination& destination, const CloudEvent& event,
                                                 std::chrono::milliseconds timeout) override;
+  Status can_deliver_to(const Destination& destination) const override;
 
  private:
   struct Tls;
@@ -42,6 +46,7 @@ class DestinationSubscriber final : public Subscriber {
   scheduler::Invoker& invoker_;
   boost::asio::any_io_executor executor_;
   std::unique_ptr<Tls> tls_;
+  KafkaSink* kafka_;
 };
 
 }  // namespace fnd::eventing

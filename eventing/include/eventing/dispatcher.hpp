@@ -93,6 +93,12 @@ class Subscriber {
   virtual ~Subscriber() = default;
   virtual boost::asio::awaitable<AttemptResult> deliver(const Destination& destination, const CloudEvent& event,
                                                         std::chrono::milliseconds timeout) = 0;
+  // Whether this subscriber can deliver to `destination` at all (a kafka: destination needs a
+  // Kafka cluster): checked when a trigger is declared. Errors: 422, saying what is missing.
+  virtual Status can_deliver_to(const Destination& destination) const {
+    (void)destination;
+    return {};
+  }
 };
 
 // Appends a reply event to a broker (durably, as POST /events/{broker} does). Called on the

@@ -4,6 +4,7 @@
 // safe from any thread.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,10 @@ struct KafkaRecord {
 
   bool operator==(const KafkaRecord&) const = default;
 };
+
+inline constexpr std::size_t kMaxKafkaTopicLength = 249;  // Kafka's own limit
+// 1 to 249 of [a-zA-Z0-9._-], not "." or "..": a name Kafka accepts for a topic.
+bool is_valid_kafka_topic(std::string_view topic);
 
 enum class KafkaContentMode { binary, structured };
 

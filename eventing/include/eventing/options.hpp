@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "config/option_binder.hpp"
 
@@ -20,6 +21,12 @@ struct EventingOptions {
   // eventing.invocation_retention: how long an asynchronous invocation's record (status, result)
   // is kept for GET /api/v1/invocations/{id}.
   std::chrono::milliseconds invocation_retention = std::chrono::hours(24);
+  // eventing.kafka.bootstrap_servers: the Kafka cluster of kafka:TOPIC destinations (a sink
+  // producing with acks=all and idempotence), and of the brokers when backend is kafka. Empty:
+  // no cluster; triggers naming a kafka: destination are refused. Sources name their own cluster.
+  std::string kafka_bootstrap_servers;
+  // eventing.kafka.client_id: the client.id fnd's Kafka clients give (seen in broker logs).
+  std::string kafka_client_id = "fnd";
 
   bool operator==(const EventingOptions&) const = default;
 };

@@ -53,5 +53,6 @@ void print_call_policy(const boost::json::object& policy);
 Command add_service_command(CLI::App& root, const GlobalOptions& globals);
 Command add_policy_command(CLI::App& root, const GlobalOptions& globals);
 Command add_authz_command(CLI::App& root, const GlobalOptions& globals);
+Command add_source_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace fnd::fnctl
