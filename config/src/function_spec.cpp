@@ -235,7 +235,7 @@ Result<FunctionSpec> spec_from_json(const json::value& v) {
   FunctionSpec spec;
   bool has_handler = false;
   Status st = for_each_member(
-      v, "", {"name", "runtime", "handler", "code", "env", "timeout", "resources", "scale", "access", "secrets", "security"},
+      v, "", {"name", "runtime", "handler", "code", "env", "timeout", "resources", "scale", "access", "public", "secrets", "security"},
       [&](std::string_view key, const json::value& val, const std::string& f) -> Status {
         if (key == "name" || key == "handler" || key == "code" || key == "runtime") {
           auto s = read_string(val, f);
@@ -282,6 +282,9 @@ Result<FunctionSpec> spec_from_json(const json::value& v) {
           else if (*s == "token") spec.access = Access::token;
           else return field_error(f, fmt::format("'{}' is not an access mode; use public (anyone who reaches the gateway) "
                                                  "or token (an invoker token for this function)", *s));
+        } else if (key == "public") {
+          if (!val.is_bool()) return field_error(f, "must be true (reachable from the gateway) or false (only through the mesh)");
+          spec.is_public = val.get_bool();
         } else if (key == "secrets") {
           return read_secrets(val, spec.secrets);
         } else if (key == "security") {
@@ -378,6 +381,7 @@ json::object spec_to_json(const FunctionSpec& spec) {
                               {"max", spec.scale.max},
                               {"keepAlive", format_duration(spec.scale.keep_alive)}};
   out["access"] = to_string(spec.access);
+  if (!spec.is_public) out["public"] = false;  // written only when not the default, so older specs read the same
   json::array secrets;
   for (const auto& name : spec.secrets) secrets.emplace_back(name);
   out["secrets"] = std::move(secrets);

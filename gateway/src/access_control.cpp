@@ -29,12 +29,12 @@ bool role_has(store::Role role, Permission permission) {
       return permission == Permission::read_functions || permission == Permission::deploy_functions ||
              permission == Permission::delete_functions || permission == Permission::invoke_functions ||
              permission == Permission::read_metrics || permission == Permission::read_eventing ||
-             permission == Permission::manage_eventing;
+             permission == Permission::manage_eventing || permission == Permission::read_mesh;
     case store::Role::invoker:
       return permission == Permission::invoke_functions;
     case store::Role::reader:
       return permission == Permission::read_functions || permission == Permission::read_metrics ||
-             permission == Permission::read_eventing;
+             permission == Permission::read_eventing || permission == Permission::read_mesh;
   }
   return false;
 }
@@ -61,6 +61,8 @@ std::string_view permission_name(Permission permission) {
     case Permission::unconfined_seccomp: return "security.unconfined";
     case Permission::read_eventing: return "eventing.read";
     case Permission::manage_eventing: return "eventing.manage";
+    case Permission::read_mesh: return "mesh.read";
+    case Permission::manage_mesh: return "mesh.manage";
   }
   return "unknown";
 }

@@ -192,6 +192,13 @@ asio::awaitable<bool> InvocationHandler::invoke(Request& request, std::string_vi
 Result<bool> InvocationHandler::admit(const Request& request, std::string_view name, const Connection& connection) {
   // A function deployed with access: token answers token holders only, and never sees the token.
   auto revision = directory_.find(name);
+  if (revision && !revision->spec.is_public) {
+    return make_error(std::string(kFunctionNotPublic),
+                      fmt::format("function '{}' is internal (public: false): it is not reachable from the gateway, "
+                                  "only from other functions through the mesh ($FN_MESH_URL/fn/{})",
+                                  name, name),
+                      403);
+  }
   if (!revision || revision->spec.access != config::Access::token) return false;
   auto principal = access_.authenticate(request, connection, std::chrono::system_clock::now());
   if (!principal) return principal.error();

@@ -139,6 +139,8 @@ asio::awaitable<bool> Router::handle_other(Request& request, Route route, Client
   if (handlers_.state && StateAdminApi::serves(target)) {
     co_return co_await handlers_.state->handle(request, target, client, caller);
   }
+  if (handlers_.mesh != nullptr && MeshApi::serves(target))
+    co_return co_await handlers_.mesh->handle(request, target, client, caller);
   co_return co_await write_error(client, make_error("not_found", fmt::format("no API endpoint {} {} (see docs/api.md)",
                                                     std::string_view(request.method_string()), route.rest), 404),
                                  version, keep_alive);

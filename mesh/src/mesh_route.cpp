@@ -127,8 +127,12 @@ MeshRoute api_route(std::string_view target) {
     }
   } else if (path == kServices || path.starts_with(std::string(kServices) + "/")) {
     route.kind = RouteKind::service;
-    std::string_view rest = path.substr(std::min(path.size(), kServices.size() + 1));
-    route.name = rest.substr(0, rest.find('/'));
+    std::string_view rest = target.substr(std::min(path.size(), kServices.size() + 1));
+    const size_t end = rest.find_first_of("/?");
+    route.name = rest.substr(0, end);
+    std::string_view after = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    if (after.empty() || after.front() == '?') route.target = "/";
+    route.target.append(after);
     return route;
   }
   route.message = fmt::format("no mesh route for {}; {}", path, list_of_routes());

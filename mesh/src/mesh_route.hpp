@@ -8,7 +8,7 @@
 //   /v1/state/KEY[?query]    one key of the caller's store (KEY percent-decoded)
 //   /v1/stores/STORE[/KEY]   the same over the shared store STORE (granted to the caller)
 //   /v1/events/BROKER        a CloudEvent for BROKER
-//   /svc/...                 a registered service (no registry yet)
+//   /svc/NAME[/path][?query] a call to registered service NAME, which sees /path?query
 // Proxy form (an unmodified client with HTTP_PROXY): the absolute target http://NAME[:port]/path,
 // or Host: NAME[:port] with an origin-form target, is a call to function NAME, which sees /path.
 #pragma once
@@ -24,7 +24,7 @@ enum class RouteKind {
   state_key,   // name = the key (decoded), query = the query string
   state_list,  // query = the query string
   events,      // name = the broker
-  service,     // name = the service (possibly empty)
+  service,     // name = the service (possibly empty), target = what it sees (after the name)
   not_found,   // nothing here; message says what exists
   bad_request  // the target cannot be read; message says why
 };
@@ -32,7 +32,7 @@ enum class RouteKind {
 struct MeshRoute {
   RouteKind kind = RouteKind::not_found;
   std::string name;
-  std::string target;  // function: "/quote?sku=7" (always starts with '/')
+  std::string target;  // function and service: "/quote?sku=7" (always starts with '/')
   std::string revision;  // function: the revision selector after '@' ("canary", "r4"), or empty
   std::string store;     // state: a shared store's name (/v1/stores/STORE/...); empty: the caller's own
   std::string query;   // state: the raw query string, without '?'

@@ -43,6 +43,9 @@
 #include "core/trace_context.hpp"
 #include "eventing/event_router.hpp"
 #include "eventing/http_binding.hpp"
+#include "mesh/call_policy.hpp"
+#include "mesh/service_registry.hpp"
+#include "mesh/service_spec.hpp"
 #include "mesh_http.hpp"
 #include "mesh_route.hpp"
 #include "request_counters.hpp"
@@ -201,6 +204,72 @@ class CallerSink final : public scheduler::ResponseSink {
   std::string head_;
 };
 
+// Holds an answer that the call policy may retry (502, 503, 504) instead of passing it on, so
+// that a retry leaves no trace with the caller; any other answer goes through at once. A held
+// answer that is not retried is passed on with replay().
+class RetryingSink final : public scheduler::ResponseSink {
+ public:
+  static constexpr size_t kMaxHeldBytes = 1 << 20;
+
+  RetryingSink(scheduler::ResponseSink& inner, bool may_hold) : inner_(inner), may_hold_(may_hold) {}
+
+  asio::awaitable<bool> begin(const scheduler::ResponseHead& head, std::string_view body, bool last) override {
+    if (!may_hold_ || !is_retryable_status(static_cast<int>(head.status))) {
+      passed_ = true;
+      return inner_.begin(head, body, last);
+    }
+    held_ = true;
+    status_ = head.status;
+    reason_ = std::string(head.reason);
+    for (const auto& field : head.headers) fields_.emplace_back(std::string(field.name), std::string(field.value));
+    content_length_ = head.content_length;
+    has_body_ = head.has_body;
+    body_.append(body);
+    complete_ = last;
+    return hold_more();
+  }
+
+  asio::awaitable<bool> more(std::string_view body, bool last) override {
+    if (passed_) return inner_.more(body, last);
+    body_.append(body);
+    complete_ = last;
+    return hold_more();
+  }
+
+  bool held() const { return held_; }
+  unsigned held_status() const { return status_; }
+
+  // Passes the held answer on; returns whether the caller took it.
+  asio::awaitable<bool> replay() {
+    boost::container::small_vector<scheduler::HeaderField, 24> views;
+    for (const auto& [name, value] : fields_) views.push_back({name, value});
+    scheduler::ResponseHead head{status_, reason_, views, content_length_, has_body_};
+    if (!complete_) head.content_length = body_.size();
+    co_return co_await inner_.begin(head, body_, true);
+  }
+
+ private:
+  asio::awaitable<bool> hold_more() {
+    // An error page this large is not worth a retry: stop holding it.
+    co_return body_.size() <= kMaxHeldBytes;
+  }
+
+  scheduler::ResponseSink& inner_;
+  bool may_hold_;
+  bool held_ = false;
+  bool passed_ = false;
+  bool complete_ = false;
+  unsigned status_ = 0;
+  std::string reason_;
+  std::vector<std::pair<std::string, std::string>> fields_;
+  std::optional<uint64_t> content_length_;
+  bool has_body_ = true;
+  std::string body_;
+};
+
+// The path of a request target for authorization: without the query, percent-decoded.
+std::string path_for_rules(std::string_view target) { return percent_decode(target.substr(0, target.find('?'))); }
+
 Error method_not_allowed(const Request& request, std::string_view allowed) {
   return make_error("method_not_allowed",
                     fmt::format("{} is not allowed on {}; use {}", std::string_view(request.method_string()),
@@ -217,6 +286,7 @@ class EndpointCore {
         invoker_(services.invoker),
         events_(services.events),
         options_(options),
+        registry_(services.registry),
         state_(services.state, services.executor),
         counters_(std::make_shared<RequestCounters>()),
         access_log_(services.access_log) {
@@ -449,10 +519,23 @@ class EndpointCore {
       route.kind = RouteKind::bad_request;
       route.message = "the mesh does not tunnel (CONNECT): call functions with plain http:// URLs";
     }
+    // Proxy mode names a function or, when no function has that name, a registered service.
+    if (route.kind == RouteKind::function && registry_ != nullptr && !registry_->has_function(route.name) &&
+        registry_->has_service(route.name)) {
+      route.kind = RouteKind::service;
+    }
     std::string target_label = "-";
     Answer answer;
     switch (route.kind) {
       case RouteKind::function:
+        if (registry_ != nullptr) {
+          if (Status allowed =
+                  registry_->authorize(caller, route.name, request.method_string(), path_for_rules(route.target));
+              !allowed) {
+            counters_->count(caller, route.name, 403);
+            co_return co_await write_answer(stream, error_answer(allowed.error()), version, keep_alive);
+          }
+        }
         co_return co_await call_function(caller, route, request, stream);
       case RouteKind::state_key:
       case RouteKind::state_list:
@@ -464,13 +547,25 @@ class EndpointCore {
         answer = co_await publish(request, route.name);
         break;
       case RouteKind::service:
-        target_label = "services";
-        answer =
-            error_answer(make_error(std::string(kNoServiceRegistry),
-                                    fmt::format("no service registry yet: the mesh cannot reach service '{}'; call "
-                                                "functions with /fn/NAME/...",
-                                                route.name),
-                                    404));
+        if (registry_ == nullptr) {
+          answer = error_answer(make_error(std::string(kNoServiceRegistry),
+                                           fmt::format("this fnd has no service registry: the mesh cannot reach "
+                                                       "service '{}'; call functions with /fn/NAME/...",
+                                                       route.name),
+                                           404));
+        } else if (!registry_->has_service(route.name)) {
+          answer = error_answer(make_error(std::string(kServiceNotFound),
+                                           route.name.empty()
+                                               ? std::string("name a service: /svc/NAME/...; fnctl service list "
+                                                             "shows the registered ones")
+                                               : fmt::format("no service named '{}' is registered; register it with "
+                                                             "fnctl service register {} --url URL",
+                                                             route.name, route.name),
+                                           404));
+        } else {
+          target_label = "svc:" + route.name;
+          answer = co_await call_service(caller, route, request);
+        }
         break;
       case RouteKind::not_found:
         answer = error_answer(make_error(std::string(kMeshRouteNotFound), route.message, 404));
@@ -512,7 +607,40 @@ class EndpointCore {
                                       [&stream]() { return watch_for_hangup(stream); },
                                       route.revision};
     CallerSink sink(stream, version, keep_alive, options_.write_timeout);
-    scheduler::InvocationOutcome outcome = co_await invoker_.invoke(route.name, call, sink);
+    std::optional<CallPolicy> policy;
+    if (registry_ != nullptr) {
+      policy = registry_->effective_policy(route.name);
+      registry_->record_function_request(route.name);
+      call.timeout = policy->timeout.value;
+    }
+    scheduler::InvocationOutcome outcome;
+    for (uint32_t attempt = 0;; ++attempt) {
+      // Only an answer that could be retried is worth holding back.
+      const bool may_hold = policy && may_retry(*policy, request.method_string(), 503, attempt);
+      RetryingSink holder(sink, may_hold);
+      const auto started = std::chrono::steady_clock::now();
+      outcome = co_await invoker_.invoke(route.name, call, holder);
+      std::optional<int> status;
+      if (holder.held()) {
+        status = static_cast<int>(holder.held_status());
+      } else if (outcome.error) {
+        status = outcome.error->http_status;
+      }
+      if (policy && outcome.answered && !holder.held()) {
+        registry_->observe_duration(route.name, std::chrono::steady_clock::now() - started);
+      }
+      // A held 502/503/504, or no answer at all for such a reason (a crashed instance, no capacity).
+      const bool retryable =
+          status && is_retryable_status(*status) && (holder.held() || (outcome.error && !outcome.answered));
+      if (policy && retryable && may_retry(*policy, request.method_string(), status, attempt) &&
+          registry_->try_retry(route.name)) {
+        continue;
+      }
+      if (holder.held()) {
+        outcome.complete = co_await holder.replay();
+      }
+      break;
+    }
     const unsigned code = outcome.answered ? outcome.status
                           : outcome.error  ? static_cast<unsigned>(outcome.error->http_status)
                                            : 499;
@@ -526,6 +654,31 @@ class EndpointCore {
     if (!outcome.answered) co_return false;  // the caller hung up while it waited
     // Cut short (the function or the caller failed mid-answer): close, so the caller sees it.
     co_return outcome.complete&& sink.keep_alive();
+  }
+
+  asio::awaitable<Answer> call_service(const std::string& caller, const MeshRoute& route, Request& request) {
+    if (Status allowed =
+            registry_->authorize(caller, route.name, request.method_string(), path_for_rules(route.target));
+        !allowed) {
+      co_return error_answer(allowed.error());
+    }
+    ServiceCall call;
+    call.caller = caller;
+    call.method = request.method_string();
+    call.target = route.target;
+    call.body = request.body();
+    for (const auto& field : request) {
+      if (is_identity_header(field.name_string()) || field.name() == http::field::host) continue;
+      call.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    ServiceAnswer answer = co_await registry_->call_service(route.name, call);
+    if (answer.error) co_return error_answer(*answer.error);
+    Answer out;
+    out.status = answer.status;
+    out.body = std::move(answer.body);
+    out.content_type.clear();
+    out.headers = std::move(answer.headers);
+    co_return out;
   }
 
   asio::awaitable<Answer> publish(Request& request, const std::string& broker) {
@@ -557,6 +710,7 @@ class EndpointCore {
   scheduler::Invoker& invoker_;
   eventing::EventRouter& events_;
   NodeEndpointOptions options_;
+  ServiceRegistry* registry_;
   StateApi state_;
   std::shared_ptr<RequestCounters> counters_;  // shared with the metrics collector, which may outlive us
   AccessLog* access_log_;

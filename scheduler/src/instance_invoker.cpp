@@ -50,7 +50,14 @@ Error exchange_failure(const runtime::Instance& instance, std::string_view funct
                                 function, ec.message(), function), 502);
 }
 
-Error timed_out(std::string_view function, std::chrono::milliseconds timeout, bool during_answer) {
+Error timed_out(std::string_view function, std::chrono::milliseconds timeout, bool during_answer, bool callers) {
+  if (callers) {
+    return make_error(std::string(kFunctionTimeout),
+                      fmt::format("function '{}' did not {} within {} (the timeout of calls to it through the mesh); "
+                                  "the instance was recycled. fnctl policy get {} shows where the timeout comes from",
+                                  function, during_answer ? "finish its answer" : "answer", format_duration(timeout),
+                                  function), 504);
+  }
   return make_error(std::string(kFunctionTimeout),
                     during_answer ? fmt::format("function '{}' did not finish its answer within {} (its timeout); the "
                                                 "instance was recycled", function, format_duration(timeout))
@@ -171,7 +178,8 @@ asio::awaitable<InvocationOutcome> InstanceInvoker::invoke(std::string_view name
     co_return outcome;
   }
   auto revision = std::move(*routed);
-  const auto timeout = revision->spec.timeout;
+  const bool callers_timeout = request.timeout && *request.timeout < revision->spec.timeout;
+  const auto timeout = callers_timeout ? *request.timeout : revision->spec.timeout;
   // Counted when this coroutine ends, however it ends; status 0 = nothing was answered.
   struct AnswerRecord {
     FunctionMetrics& metrics;
@@ -257,7 +265,7 @@ asio::awaitable<InvocationOutcome> InstanceInvoker::invoke(std::string_view name
   }
   if (x.upstream.expired()) {
     lease->recycle();
-    outcome.error = timed_out(name, timeout, false);
+    outcome.error = timed_out(name, timeout, false, callers_timeout);
     co_return outcome;
   }
   if (ec) {
@@ -332,7 +340,7 @@ asio::awaitable<InvocationOutcome> InstanceInvoker::invoke(std::string_view name
     if (expired) lease->recycle();
     if (!outcome.answered) {
       co_await instance.wait_for_exit(300ms);
-      outcome.error = expired ? timed_out(name, timeout, true) : exchange_failure(instance, name, ec);
+      outcome.error = expired ? timed_out(name, timeout, true, callers_timeout) : exchange_failure(instance, name, ec);
     }
     co_return outcome;  // answered: too late for an error; the sink's receiver sees a cut answer
   }

@@ -41,7 +41,10 @@
 #include "gateway/router.hpp"
 #include "gateway/security_api.hpp"
 #include "gateway/state_admin_api.hpp"
+#include "gateway/mesh_api.hpp"
 #include "mesh/node_endpoint.hpp"
+#include "mesh/service_registry.hpp"
+#include "mesh/workload_identity.hpp"
 #include "options.hpp"
 #include "runtime/container_runtime.hpp"
 #include "runtime/secret_source.hpp"
@@ -316,7 +319,21 @@ int main(int argc, char** argv) {
       }
     });
   });
-  fnd::mesh::NodeEndpoint mesh({io.get_executor(), scheduling.invoker(), state_store, events, metrics, &access_log});
+  // The mesh's registry: functions from the deployment events, services, call policies and
+  // authorization rules from fnd.db; workload certificates from the node CA made at first start.
+  auto node_ca = fnd::mesh::NodeCa::load_or_create(state_dir + "/mesh", options.mesh.trust_domain, clock);
+  if (!node_ca) fail(node_ca.error().message);
+  fnd::mesh::ServiceRegistry registry({io.get_executor(), resources, clock, metrics, &*node_ca}, options.mesh);
+  if (auto loaded = registry.load(); !loaded) fail(loaded.error().message);
+  deployments.subscribe([&registry](const fnd::scheduler::DeploymentEvent& event) {
+    if (event.change == fnd::scheduler::DeploymentChange::deleted) {
+      registry.function_deleted(event.function);
+    } else {
+      registry.function_deployed(event.function);
+    }
+  });
+  fnd::gateway::MeshApi mesh_api(registry, audit);
+  fnd::mesh::NodeEndpoint mesh({io.get_executor(), scheduling.invoker(), state_store, events, metrics, &access_log, &registry});
   runtime.set_mesh(&mesh);
   // Expired keys are gone for readers at once; their rows are removed hourly, off the io thread.
   asio::steady_timer state_purge(io);
@@ -335,7 +352,7 @@ int main(int argc, char** argv) {
   purge_state_hourly();
   fnd::gateway::AdminApi admin(**database, state_dir, blocking.get_executor());
   fnd::gateway::StateAdminApi state_api(state_store, blocking.get_executor(), audit);
-  fnd::gateway::Router router({api, admin, security, invocations, events_api, audit, &state_api}, access, metrics,
+  fnd::gateway::Router router({api, admin, security, invocations, events_api, audit, &state_api, &mesh_api}, access, metrics,
                               options.gateway,
                               options.store.code.max_archive_bytes);
   fnd::gateway::HttpServer server(io.get_executor(), options.gateway, router);
@@ -370,6 +387,7 @@ int main(int argc, char** argv) {
     if (auto st = scheduling.start(); !st) co_return stop_with(st.error());
     events.start();
     async_invocations.start();
+    registry.start();
     kafka_sources.start();
     server.start();
     router.set_ready(true);
@@ -405,6 +423,7 @@ int main(int argc, char** argv) {
       co_await mesh.drain(std::chrono::steady_clock::now() +
                           std::min<std::chrono::milliseconds>(options.gateway.drain_timeout, std::chrono::seconds(5)));
       state_purge.cancel();
+      registry.stop();
       co_await scheduling.shutdown();
       co_await runtime.stop_all();
       spdlog::info("fnd stopped ({} instances left)", runtime.live_instances());

@@ -11,6 +11,7 @@ void bind_options(config::OptionBinder& binder, Options& options) {
   runtime::bind_options(binder, options.runtime);
   scheduler::bind_options(binder, options.scheduler);
   eventing::bind_options(binder, options.eventing);
+  mesh::bind_options(binder, options.mesh);
 }
 
 }  // namespace fnd::daemon

@@ -8,6 +8,7 @@
 #include "config/option_binder.hpp"
 #include "eventing/options.hpp"
 #include "gateway/options.hpp"
+#include "mesh/options.hpp"
 #include "runtime/options.hpp"
 #include "scheduler/options.hpp"
 #include "store/options.hpp"
@@ -29,6 +30,7 @@ struct Options {
   runtime::RuntimeOptions runtime;
   scheduler::SchedulerOptions scheduler;
   eventing::EventingOptions eventing;
+  mesh::MeshOptions mesh;
 
   bool operator==(const Options&) const = default;
 };

@@ -387,7 +387,7 @@ TEST_CASE("what the mesh does not serve is a JSON error saying what it does serv
 
   MeshAnswer service = through_mesh(fnd, "client", {{"path", "/svc/users/v1/users/3"}});
   CHECK(service.status == 404);
-  CHECK(service.error_code() == "no_service_registry");
+  CHECK(service.error_code() == "service_not_found");
   CHECK(service.header("x-fnd-error") == "1");
 
   MeshAnswer nothing = through_mesh(fnd, "client", {{"path", "/function/pricing"}});

@@ -60,6 +60,9 @@ struct FunctionSpec {
   ResourceLimits resources;
   ScaleSettings scale;
   Access access = Access::public_;
+  // public: false: the gateway refuses calls from outside (403 function_not_public); only other
+  // functions reach it, through the mesh.
+  bool is_public = true;
   std::vector<std::string> secrets;  // names of secrets delivered as files under /run/secrets/NAME/
   SeccompProfile seccomp = SeccompProfile::default_;
 

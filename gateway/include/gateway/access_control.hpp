@@ -4,9 +4,10 @@
 // permissions follow from its role, and function-scoped ones from its token's function patterns.
 //
 //   admin     everything
-//   deployer  functions.read, functions.deploy, functions.delete, functions.invoke, metrics.read
+//   deployer  functions.read, functions.deploy, functions.delete, functions.invoke, metrics.read,
+//             eventing.read, eventing.manage, mesh.read
 //   invoker   functions.invoke
-//   reader    functions.read, metrics.read
+//   reader    functions.read, metrics.read, eventing.read, mesh.read
 //
 // Tokens are looked up in the store once and then kept in memory (by their SHA-256, never as
 // plaintext), so that a token costs no database read per request; forget_tokens() drops that
@@ -50,6 +51,8 @@ enum class Permission {
   unconfined_seccomp,  // deploy a spec with security.seccomp: unconfined
   read_eventing,       // list and describe brokers and triggers, evaluate filters
   manage_eventing,     // create and delete brokers and triggers
+  read_mesh,           // list and describe services, call policies and authorization rules
+  manage_mesh,         // register services, set call policies and authorization rules (admin only)
 };
 // "functions.read", "tokens.manage", ...
 std::string_view permission_name(Permission permission);

@@ -25,6 +25,9 @@ class AsyncInvocations;
 
 namespace fnd::gateway {
 
+// A function deployed with public: false, called from outside (403).
+inline constexpr std::string_view kFunctionNotPublic = "function_not_public";
+
 class InvocationHandler {
  public:
   // `directory` tells which functions take only token holders (access: token); `access` checks them.
@@ -52,8 +55,9 @@ class InvocationHandler {
   AccessLog* access_log_;
   std::mt19937_64 random_{std::random_device{}()};  // span and trace ids
 
-  // Whether the caller may invoke `name` (access: token functions want a token allowing it);
-  // true when the function takes tokens, so that the Authorization header is not passed on.
+  // Whether the caller may invoke `name` (access: token functions want a token allowing it; public:
+  // false ones refuse everyone here: 403 function_not_public); true when the function takes
+  // tokens, so that the Authorization header is not passed on.
   Result<bool> admit(const Request& request, std::string_view name, const Connection& connection);
 };
 

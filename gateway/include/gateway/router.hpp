@@ -14,6 +14,7 @@
 #include "gateway/function_api.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/invocation_handler.hpp"
+#include "gateway/mesh_api.hpp"
 #include "gateway/options.hpp"
 #include "gateway/security_api.hpp"
 #include "gateway/state_admin_api.hpp"
@@ -48,6 +49,7 @@ class Router final : public RequestHandler {
     EventsApi& events;
     AuditTrail& audit;  // refused changes are recorded too
     StateAdminApi* state = nullptr;  // /api/v1/state/...; null: not served
+    MeshApi* mesh = nullptr;  // services, call policies, authorization rules; null: those paths are 404
   };
   // `code_archive_limit` is the store's (limits.max_code_archive): the body limit of code uploads.
   Router(Handlers handlers, AccessControl& access, const MetricsRegistry& metrics, const GatewayOptions& options,

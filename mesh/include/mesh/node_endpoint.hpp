@@ -5,8 +5,13 @@
 //   /v1/state/KEY        GET, PUT, DELETE on the caller's own key/value store (ETag, If-Match,
 //                        If-None-Match: *, ?ttl=); GET /v1/state?prefix= lists keys
 //   /v1/events/BROKER    POST a CloudEvent (binary or structured, as POST /events/BROKER)
-//   http://NAME/...      plain HTTP proxy mode (HTTP_PROXY): the absolute URL, or Host: NAME
-//   /svc/...             404 no_service_registry (services are not registered yet)
+//   /svc/NAME/...        a call to registered service NAME (ServiceRegistry::call_service: a
+//                        healthy endpoint by least request, the call policy, mTLS for https)
+//   http://NAME/...      plain HTTP proxy mode (HTTP_PROXY): the absolute URL, or Host: NAME; a
+//                        function of that name, else a registered service of that name
+// Calls to functions follow their call policy too: retries on 502/503/504 and on a crashed
+// instance (idempotent methods, unless the policy allows others) within the retry budget. With
+// mesh.authorization on, /fn and /svc calls are checked against the rules first (403 call_denied).
 // Anything else is 404 with a JSON error. See docs/api.md, "The mesh endpoint inside functions".
 //
 // Identity: the caller is the function of the instance whose namespace the connection arrived
@@ -21,7 +26,7 @@
 // read timeouts, and a cap on connections per instance (503 over it).
 //
 // Metrics: fnd_mesh_requests_total{caller,target,code}, where target is the function called,
-// "state", "events:BROKER", "services", or "-" (a function that does not exist, a bad route, a
+// "svc:NAME" for a service, "state", "events:BROKER", or "-" (a function that does not exist, a bad route, a
 // cell with no function).
 //
 // Not thread safe: use from the io_context's thread only (Services::executor).
@@ -51,13 +56,15 @@ class EventRouter;
 
 namespace fnd::mesh {
 
+class ServiceRegistry;
+
 namespace internal {
 class EndpointCore;
 }
 
 // Error codes the endpoint makes itself (the Invoker's, the state store's and eventing's come
 // through as they are).
-inline constexpr std::string_view kNoServiceRegistry = "no_service_registry";      // 404
+inline constexpr std::string_view kNoServiceRegistry = "no_service_registry";      // 404: no registry given
 inline constexpr std::string_view kInstanceNotAssigned = "instance_not_assigned";  // 503: a stem cell with no function
 inline constexpr std::string_view kMeshRouteNotFound = "not_found";                // 404
 
@@ -83,6 +90,9 @@ class NodeEndpoint final : public runtime::MeshAttachment {
     eventing::EventRouter& events;
     MetricsRegistry& metrics;  // the endpoint registers its series here
     AccessLog* access_log = nullptr;  // a line per function call (with its trace); null: none
+    // Services, call policies and authorization; null: /svc answers 404 no_service_registry and
+    // calls to functions are neither retried nor checked.
+    ServiceRegistry* registry = nullptr;
   };
 
   NodeEndpoint(Services services, NodeEndpointOptions options = {});

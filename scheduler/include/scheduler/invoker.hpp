@@ -72,6 +72,10 @@ struct InvocationRequest {
   // The revision to call: a tag, "r4" or "4"; empty: the Fn-Revision field when the request has
   // one, else a revision drawn by the function's traffic split.
   std::string_view revision;
+  // When set and shorter than the function's own timeout: how long the instance may take over the
+  // answer (the mesh's call policy); past it, 504 function_timeout and the instance is recycled,
+  // as for the function's timeout.
+  std::optional<std::chrono::milliseconds> timeout = std::nullopt;
 };
 
 // The head of a function's answer. Views into the Invoker's buffers: valid during begin() only.

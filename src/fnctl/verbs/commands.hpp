@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <boost/json/object.hpp>
 #include <functional>
 #include <string>
 
@@ -45,6 +46,13 @@ Command add_event_command(CLI::App& root, const GlobalOptions& globals);
 Command add_broker_command(CLI::App& root, const GlobalOptions& globals);
 Command add_trigger_command(CLI::App& root, const GlobalOptions& globals);
 Command add_invocation_command(CLI::App& root, const GlobalOptions& globals);
+// Prints a target's effective call policy (GET /api/v1/policies/NAME) with where each value came
+// from; shared by policy get, service describe and describe.
+void print_call_policy(const boost::json::object& policy);
+
+Command add_service_command(CLI::App& root, const GlobalOptions& globals);
+Command add_policy_command(CLI::App& root, const GlobalOptions& globals);
+Command add_authz_command(CLI::App& root, const GlobalOptions& globals);
 Command add_source_command(CLI::App& root, const GlobalOptions& globals);
 Command add_traffic_command(CLI::App& root, const GlobalOptions& globals);
 Command add_state_command(CLI::App& root, const GlobalOptions& globals);

@@ -148,6 +148,11 @@ int run_describe(const std::string& name, const GlobalOptions& globals) {
   print_traffic(*function);
   print_revisions(member_array(*function, "revisions"), now);
   print_instances(member_array(*function, "instances"), now);
+  // Older fnd (no mesh API) or a token without mesh.read: the rest of describe stands.
+  if (auto policy = ApiClient(globals.endpoint()).get("/api/v1/policies/" + name); policy && policy->body.is_object()) {
+    fmt::print("\nMesh ");
+    print_call_policy(policy->body.get_object());
+  }
   return kExitOk;
 }
 

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
       add_secret_command(app, globals),   add_audit_command(app, globals),   add_event_command(app, globals),
       add_broker_command(app, globals),   add_trigger_command(app, globals), add_invocation_command(app, globals),
       add_traffic_command(app, globals),  add_state_command(app, globals), add_source_command(app, globals),
+      add_service_command(app, globals), add_policy_command(app, globals), add_authz_command(app, globals),
   };
 
   try {

@@ -59,7 +59,12 @@ TEST_CASE("/v1/events/BROKER publishes to one broker, /svc is a service, anythin
   MeshRoute service = route_request("/svc/users/v1/users/3", kEndpoint);
   CHECK(service.kind == RouteKind::service);
   CHECK(service.name == "users");
+  CHECK(service.target == "/v1/users/3");
   CHECK(route_request("/svc", kEndpoint).kind == RouteKind::service);
+  MeshRoute query = route_request("/svc/users?id=3", kEndpoint);
+  CHECK(query.name == "users");
+  CHECK(query.target == "/?id=3");
+  CHECK(route_request("/svc/users", kEndpoint).target == "/");
 
   MeshRoute nothing = route_request("/function/pricing", kEndpoint);
   CHECK(nothing.kind == RouteKind::not_found);
