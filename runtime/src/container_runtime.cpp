@@ -266,6 +266,7 @@ Result<std::shared_ptr<Instance>> ContainerRuntime::prepare(const store::Revisio
   auto instance = std::make_shared<Instance>(id, revision.function, revision.number, spec.resources.memory_bytes,
                                              std::make_unique<internal::NetworkNamespace>(std::move(*netns)),
                                              options_.port, origin);
+  instance->pool_idle_connections_for(spec.scale.concurrency);
   auto first_id = ids_->acquire(id);
   if (!first_id) return first_id.error();
   // From here on remove_bundle() undoes what is done: mounts, the bundle, the mesh listener and
@@ -502,6 +503,7 @@ asio::awaitable<Status> ContainerRuntime::specialize(const std::shared_ptr<Insta
   env["FN_HANDLER"] = spec.handler;
   // From here on what the bootstrap logs is the function's.
   cell->assigned(revision.function, revision.number, spec.resources.memory_bytes);
+  cell->pool_idle_connections_for(spec.scale.concurrency);
   // Before the handler loads: code at the module's top level may call the mesh already.
   if (mesh_) mesh_->assign(cell->id(), revision.function);
   if (Status sent = internal::send_assignment(cell->control_fd(), spec.handler, env); !sent) {

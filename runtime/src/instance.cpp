@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -154,6 +155,10 @@ std::optional<tcp::socket> Instance::take_idle_connection() {
   tcp::socket socket = std::move(idle_connections_.back());
   idle_connections_.pop_back();
   return socket;
+}
+
+void Instance::pool_idle_connections_for(uint32_t concurrency) {
+  max_idle_connections_ = std::clamp<size_t>(concurrency, 64, 1024);
 }
 
 void Instance::keep_idle_connection(tcp::socket socket) {

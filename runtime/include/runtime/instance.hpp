@@ -90,6 +90,10 @@ class Instance {
   // Returns a connection that is ready for its next request; kept unless the pool is full or
   // the instance is going away.
   void keep_idle_connection(boost::asio::ip::tcp::socket socket);
+  // How many idle connections are pooled: the function's concurrency (each request in flight may
+  // leave one behind), so a dispatcher with that many in flight reuses them instead of opening
+  // and closing one per request. At least 64, at most 1024.
+  void pool_idle_connections_for(uint32_t concurrency);
 
   const std::optional<InstanceExit>& exit() const { return exit_; }
   // Waits until the instance has exited, at most `within`; true when it has.
