@@ -2,6 +2,7 @@
 // N, and what happens when a selector names nothing the function serves.
 #include "scheduler/function_directory.hpp"
 
+#include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 #include <map>
 #include <memory>
