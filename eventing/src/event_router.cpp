@@ -109,7 +109,9 @@ void EventRouter::start_relay(const TriggerSpec& spec) {
   relay.topics = {kafka_->topic_prefix + spec.broker};
   relay.broker = staging;
   relay.consumer_group = staging;
-  relay.start_at_latest = true;
+  // From the topic's beginning: a group that never committed for a partition (a new trigger, or a
+  // partition that had no record yet when fnd was killed) must not skip what that partition holds.
+  relay.start_at_latest = false;
   kafka_->relays.relay(std::move(relay));
 }
 

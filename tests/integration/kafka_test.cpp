@@ -217,8 +217,7 @@ TEST_CASE("with the Kafka backend a broker's events go to its topic and each tri
   REQUIRE(fnd.http("PUT", "/api/v1/triggers/to-url", R"({"subscriber": ")" + url + R"("})",
                    {{"Content-Type", "application/json"}})
               .status == 201);
-  // A new trigger's group starts at the topic's end, which it looks up once it holds the
-  // partitions: publish probes until one arrives, then the events counted.
+  // Wait until the trigger's relay holds the partitions and delivers (a probe arrives).
   REQUIRE(wait_until([&] { return relay_assigned(fnd, "to-url"); }, 60s));
   const HeaderList batch_type = {{"Content-Type", "application/cloudevents-batch+json"}};
   int probes = 0;

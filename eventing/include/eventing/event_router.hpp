@@ -25,8 +25,8 @@
 // brokers (fnd-async, the staging ones) stay in the local log. Duplicate suppression at ingress
 // is in memory then (eventing.dedup_window, at most kKafkaDedupEntries entries, lost at a
 // restart); the staging brokers' own suppression, in the log, keeps a duplicate record from
-// being delivered twice. A new trigger's group starts at the topic's end: it sees the events
-// produced after its relay joined.
+// being delivered twice. A new trigger's group starts at the topic's beginning: it delivers the
+// events the topic still holds (Kafka's retention), and no partition is ever skipped.
 //
 // Threads: every call from the io thread (`executor`), load() before it runs. Declarations are
 // small store writes made on the calling thread (as the function API does); appends never block
